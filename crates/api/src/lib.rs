@@ -1,0 +1,1 @@
+//! canopy-api: wire types and a typed HTTP client (issue "The server, the API and the CLI").

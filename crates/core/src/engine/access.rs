@@ -1,0 +1,329 @@
+//! Access questions (§3.6): what a subject can reach, who can reach a target, and everything a
+//! subject may do on a target. Listings are complete, sorted by ID and paged with a cursor.
+
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+use smallvec::SmallVec;
+
+use super::OrgEngine;
+use super::decide::Holding;
+use super::index::{Ix, Tx};
+use crate::error::QueryError;
+use crate::ids::PrincipalId;
+use crate::model::NodeKind;
+use crate::time::Timestamp;
+
+/// Which page of a listing to answer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PageRequest {
+    /// The cursor of the previous page (`next_cursor`), or none for the first page.
+    pub after: Option<String>,
+    /// At most this many items.
+    pub limit: usize,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest {
+            after: None,
+            limit: 1000,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor of the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// The revision the listing was computed at.
+    pub revision: u64,
+    /// The time it was computed for.
+    pub evaluated_at: Timestamp,
+}
+
+/// A node or resource, by ID and path.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct TargetInfo {
+    /// Its ID.
+    pub id: String,
+    /// Its path.
+    pub path: String,
+    /// `org`, `folder`, `project` or `resource`.
+    pub kind: &'static str,
+    /// For a resource: its type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+}
+
+/// An item of `access(p, a)`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct AccessEntry {
+    /// Where.
+    pub target: TargetInfo,
+    /// Under which conditions.
+    #[serde(flatten)]
+    pub holding: Holding,
+    /// The groups through which it is allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+}
+
+/// An item of `who(a, t)`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct WhoEntry {
+    /// The subject's ID.
+    pub subject: PrincipalId,
+    /// The subject as `user:`/`sa:` reference.
+    pub subject_ref: String,
+    /// Under which conditions.
+    #[serde(flatten)]
+    pub holding: Holding,
+    /// The groups through which it is allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+}
+
+/// An item of `effective(p, t)`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct EffectiveEntry {
+    /// The action.
+    pub action: String,
+    /// Under which conditions.
+    #[serde(flatten)]
+    pub holding: Holding,
+}
+
+impl OrgEngine {
+    /// Every node and resource where `principal` may do `action` (optionally only resources of
+    /// one type), sorted by ID.
+    pub fn access(
+        &self,
+        principal: &str,
+        action: &str,
+        type_filter: Option<&str>,
+        now: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<AccessEntry>, QueryError> {
+        let p = self.subject_arg(principal)?;
+        let a = self.action_arg(action)?;
+        if let Some(ty) = type_filter {
+            if !self.model.catalog.has_type(ty) || ty == crate::action::IAM_TYPE {
+                return Err(QueryError::UnknownType(ty.into()));
+            }
+        }
+        let mut found = self.reachable(p, a, now.millis());
+        if let Some(ty) = type_filter {
+            found.retain(|(t, _, _)| matches!(t, Tx::Res(r) if &*self.ix.resources[*r as usize].type_name == ty));
+        }
+        found.sort_by(|x, y| self.id_of(x.0).cmp(self.id_of(y.0)));
+        let items = found.into_iter().map(|(t, holding, via)| AccessEntry {
+            target: self.target_info(t),
+            holding,
+            via: self.refs(&via),
+        });
+        self.page(items, |e| e.target.id.clone(), page, now)
+    }
+
+    /// Every subject that may do `action` on `target`, sorted by ID, with the groups through
+    /// which it may.
+    pub fn who(
+        &self,
+        action: &str,
+        target: &str,
+        now: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<WhoEntry>, QueryError> {
+        let a = self.action_arg(action)?;
+        let t = self.target_arg(target)?;
+        let mut found: Vec<(Ix, Holding, SmallVec<[Ix; 4]>)> = self
+            .candidates(a, t, now.millis())
+            .into_iter()
+            .filter_map(|s| {
+                self.holding(s, a, t, now.millis())
+                    .map(|(h, via)| (s, h, via))
+            })
+            .collect();
+        found.sort_by(|x, y| {
+            self.ix.principals[x.0 as usize]
+                .id
+                .cmp(&self.ix.principals[y.0 as usize].id)
+        });
+        let items = found.into_iter().map(|(s, holding, via)| WhoEntry {
+            subject: self.principal_id(s),
+            subject_ref: self.principal_ref(s),
+            holding,
+            via: self.refs(&via),
+        });
+        self.page(items, |e| e.subject.to_string(), page, now)
+    }
+
+    /// Every action `principal` may do on `target`, sorted by name.
+    pub fn effective(
+        &self,
+        principal: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> Result<Vec<EffectiveEntry>, QueryError> {
+        let p = self.subject_arg(principal)?;
+        let t = self.target_arg(target)?;
+        let mut out: Vec<EffectiveEntry> = (0..self.ix.actions.len() as Ix)
+            .filter(|&a| self.ix.actions[a as usize].live)
+            .filter_map(|a| {
+                self.holding(p, a, t, now.millis())
+                    .map(|(holding, _)| EffectiveEntry {
+                        action: self.ix.actions[a as usize].name.to_string(),
+                        holding,
+                    })
+            })
+            .collect();
+        out.sort_by(|x, y| x.action.cmp(&y.action));
+        Ok(out)
+    }
+
+    /// Every target where `p` holds `a`, unsorted.
+    pub(crate) fn reachable(
+        &self,
+        p: Ix,
+        a: Ix,
+        now: i64,
+    ) -> Vec<(Tx, Holding, SmallVec<[Ix; 4]>)> {
+        if !self.is_enabled_subject(p) {
+            return Vec::new();
+        }
+        let mut candidates: FxHashSet<Tx> = FxHashSet::default();
+        let mut visited: FxHashSet<Ix> = FxHashSet::default();
+        for &s in &self.ix.principals[p as usize].closure {
+            for g in self.grants(s, a) {
+                if g.deny || g.expires <= now {
+                    continue;
+                }
+                match g.scope {
+                    Tx::Res(_) => {
+                        candidates.insert(g.scope);
+                    }
+                    Tx::Node(x) => self.collect_subtree(x, &mut visited, &mut candidates),
+                }
+            }
+        }
+        candidates
+            .into_iter()
+            .filter_map(|t| self.holding(p, a, t, now).map(|(h, via)| (t, h, via)))
+            .collect()
+    }
+
+    /// Adds every target inside `top` (nodes, resources homed or linked there) not yet visited.
+    pub(crate) fn collect_subtree(
+        &self,
+        top: Ix,
+        visited: &mut FxHashSet<Ix>,
+        out: &mut FxHashSet<Tx>,
+    ) {
+        let mut stack = vec![top];
+        while let Some(n) = stack.pop() {
+            if !visited.insert(n) {
+                continue;
+            }
+            let slot = &self.ix.nodes[n as usize];
+            out.insert(Tx::Node(n));
+            out.extend(slot.homed.iter().map(|&r| Tx::Res(r)));
+            out.extend(slot.linked_in.iter().map(|&r| Tx::Res(r)));
+            stack.extend(slot.children.iter().copied());
+        }
+    }
+
+    /// Subjects that some binding covering `t` could allow `a`.
+    fn candidates(&self, a: Ix, t: Tx, now: i64) -> FxHashSet<Ix> {
+        let mut scopes: Vec<Tx> = Vec::new();
+        for path in self.cover(t).paths {
+            for &n in path {
+                if !scopes.contains(&Tx::Node(n)) {
+                    scopes.push(Tx::Node(n));
+                }
+            }
+        }
+        if let Tx::Res(_) = t {
+            scopes.push(t);
+        }
+        let mut out = FxHashSet::default();
+        for scope in scopes {
+            let bindings = match scope {
+                Tx::Node(n) => &self.ix.nodes[n as usize].bindings,
+                Tx::Res(r) => &self.ix.resources[r as usize].bindings,
+            };
+            for &b in bindings {
+                let slot = &self.ix.bindings[b as usize];
+                let role = &self.ix.roles[slot.role as usize];
+                if slot.expires <= now || !role.allow.contains(a) || role.deny.contains(a) {
+                    continue;
+                }
+                let p = &self.ix.principals[slot.principal as usize];
+                if p.kind == crate::model::PrincipalKind::Group {
+                    out.extend(p.subjects.iter().copied());
+                } else {
+                    out.insert(slot.principal);
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn target_info(&self, t: Tx) -> TargetInfo {
+        let (kind, type_name) = match t {
+            Tx::Node(n) => (
+                match self.ix.nodes[n as usize].kind {
+                    NodeKind::Org => "org",
+                    NodeKind::Folder => "folder",
+                    NodeKind::Project => "project",
+                },
+                None,
+            ),
+            Tx::Res(r) => (
+                "resource",
+                Some(self.ix.resources[r as usize].type_name.to_string()),
+            ),
+        };
+        TargetInfo {
+            id: self.id_of(t).to_string(),
+            path: self.path_of(t),
+            kind,
+            type_name,
+        }
+    }
+
+    pub(crate) fn refs(&self, via: &[Ix]) -> Vec<String> {
+        let mut out: Vec<String> = via.iter().map(|&g| self.principal_ref(g)).collect();
+        out.sort();
+        out
+    }
+
+    fn page<T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        key: impl Fn(&T) -> String,
+        req: &PageRequest,
+        now: Timestamp,
+    ) -> Result<Page<T>, QueryError> {
+        let limit = req.limit.max(1);
+        let mut items: Vec<T> = match &req.after {
+            None => items.collect(),
+            Some(after) => items
+                .skip_while(|i| key(i).as_str() <= after.as_str())
+                .collect(),
+        };
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(&key)
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            next_cursor,
+            revision: self.revision,
+            evaluated_at: now,
+        })
+    }
+}

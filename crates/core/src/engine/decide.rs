@@ -1,0 +1,286 @@
+//! The decision of §3.5, as a fast path over the index, and the "holding" form used by listings
+//! and access diffs (which include grants that hold only under conditions).
+
+use serde::Serialize;
+use smallvec::SmallVec;
+
+use super::OrgEngine;
+use super::index::{Grant, Ix, ROOT, Tx};
+use crate::error::QueryError;
+use crate::model::{Conditions, PrincipalKind, RequestContext};
+use crate::time::Timestamp;
+
+/// The answer to `check`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Decision {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// The revision the answer was computed at.
+    pub revision: u64,
+    /// The time the answer was computed for.
+    pub evaluated_at: Timestamp,
+    /// When an expiring binding bounds the answer: the first time it could change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
+}
+
+/// How a subject holds an action on a target, for listings and diffs (§3.4, §3.6).
+///
+/// An unconditional deny removes the holding altogether. An allow that needs conditions is
+/// listed with them (`conditions`: the alternatives, any one of which suffices; empty means
+/// unconditional). A deny that applies only under conditions is listed in `unless`: the holding
+/// does not apply when any of those conditions is met.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize)]
+pub struct Holding {
+    /// Alternatives, any one of which allows; empty: allowed without conditions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Conditions>,
+    /// Conditions under which a deny takes it away.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<Conditions>,
+}
+
+impl Holding {
+    /// How permissive a holding is, for classifying changes as gains or losses: no conditions and
+    /// no exceptions (3) beats unconditional with exceptions (2) beats conditional (1) beats none.
+    pub fn rank(h: Option<&Holding>) -> u8 {
+        match h {
+            None => 0,
+            Some(h) if !h.conditions.is_empty() => 1,
+            Some(h) if !h.unless.is_empty() => 2,
+            Some(_) => 3,
+        }
+    }
+}
+
+/// The nodes whose scopes cover a target (§3.5 step 2): its home path and each link's path.
+pub(crate) struct Cover<'a> {
+    pub target: Tx,
+    pub paths: SmallVec<[&'a [Ix]; 3]>,
+}
+
+impl OrgEngine {
+    /// May `principal` do `action` on `target` in `ctx` at `now`? The principal is an ID or
+    /// `user:NAME`/`sa:NAME`; the target an ID or a path. Unknown names are errors, not denials.
+    pub fn check(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Decision, QueryError> {
+        let p = self.subject_arg(principal)?;
+        let a = self.action_arg(action)?;
+        let t = self.target_arg(target)?;
+        let (allowed, valid_until) = self.decide(p, a, t, ctx, now.millis());
+        Ok(Decision {
+            allowed,
+            revision: self.revision,
+            evaluated_at: now,
+            valid_until: (valid_until != i64::MAX).then(|| Timestamp::from_millis(valid_until)),
+        })
+    }
+
+    /// Many checks at one revision; each answers for itself.
+    pub fn check_batch<'q>(
+        &self,
+        checks: impl IntoIterator<Item = (&'q str, &'q str, &'q str, &'q RequestContext)>,
+        now: Timestamp,
+    ) -> Vec<Result<Decision, QueryError>> {
+        checks
+            .into_iter()
+            .map(|(p, a, t, ctx)| self.check(p, a, t, ctx, now))
+            .collect()
+    }
+
+    pub(crate) fn cover(&self, t: Tx) -> Cover<'_> {
+        let nodes = &self.ix.nodes;
+        let mut paths = SmallVec::new();
+        match t {
+            Tx::Node(n) => paths.push(&*nodes[n as usize].path),
+            Tx::Res(r) => {
+                let res = &self.ix.resources[r as usize];
+                paths.push(&*nodes[res.home as usize].path);
+                for &l in &res.links {
+                    paths.push(&*nodes[l as usize].path);
+                }
+            }
+        }
+        Cover { target: t, paths }
+    }
+
+    /// Whether a binding at `scope` covers the target.
+    #[inline]
+    pub(crate) fn covers(&self, c: &Cover<'_>, scope: Tx) -> bool {
+        match scope {
+            Tx::Res(_) => scope == c.target,
+            Tx::Node(x) => {
+                let d = self.ix.depth[x as usize] as usize;
+                c.paths.iter().any(|p| p.get(d) == Some(&x))
+            }
+        }
+    }
+
+    /// Whether the guardrails that apply to `t` permit action `a` (§3.4).
+    #[inline]
+    pub(crate) fn guard_permits(&self, t: Tx, a: Ix) -> bool {
+        let nodes = &self.ix.nodes;
+        let permits = |n: Ix| {
+            nodes[n as usize]
+                .cap_inside
+                .as_ref()
+                .is_none_or(|c| c.contains(a))
+        };
+        match t {
+            Tx::Node(n) => nodes[n as usize].parent.is_none_or(permits),
+            Tx::Res(r) => {
+                let res = &self.ix.resources[r as usize];
+                permits(res.home) && res.links.iter().all(|&l| permits(l))
+            }
+        }
+    }
+
+    pub(crate) fn is_enabled_subject(&self, p: Ix) -> bool {
+        let slot = &self.ix.principals[p as usize];
+        slot.live && slot.enabled && slot.kind != PrincipalKind::Group
+    }
+
+    #[inline]
+    pub(crate) fn grants(&self, s: Ix, a: Ix) -> &[Grant] {
+        self.ix.principals[s as usize]
+            .grants
+            .get(a as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn conditions_of(&self, g: &Grant) -> &Conditions {
+        static NONE: Conditions = Conditions {
+            mfa: false,
+            source_cidrs: Vec::new(),
+        };
+        self.ix.bindings[g.binding as usize]
+            .conditions
+            .as_deref()
+            .unwrap_or(&NONE)
+    }
+
+    /// §3.5 over the index. Returns the decision and the first time an expiry could change it.
+    pub(crate) fn decide(
+        &self,
+        p: Ix,
+        a: Ix,
+        t: Tx,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> (bool, i64) {
+        if !self.is_enabled_subject(p) {
+            return (false, i64::MAX);
+        }
+        let cover = self.cover(t);
+        let mut allowed = false;
+        let mut valid_until = i64::MAX;
+        for &s in &self.ix.principals[p as usize].closure {
+            for g in self.grants(s, a) {
+                if g.expires <= now || !self.covers(&cover, g.scope) {
+                    continue;
+                }
+                if g.conditional && !self.conditions_of(g).met_by(ctx) {
+                    continue;
+                }
+                valid_until = valid_until.min(g.expires);
+                if g.deny {
+                    return (false, valid_until);
+                }
+                allowed = true;
+            }
+        }
+        (allowed && self.guard_permits(t, a), valid_until)
+    }
+
+    /// §3.5 without guardrails, as the escalation rule compares (§3.7).
+    pub(crate) fn allowed_ignoring_guardrails(
+        &self,
+        p: Ix,
+        a: Ix,
+        t: Tx,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> bool {
+        if !self.is_enabled_subject(p) {
+            return false;
+        }
+        let cover = self.cover(t);
+        let mut allowed = false;
+        for &s in &self.ix.principals[p as usize].closure {
+            for g in self.grants(s, a) {
+                if g.expires <= now
+                    || !self.covers(&cover, g.scope)
+                    || (g.conditional && !self.conditions_of(g).met_by(ctx))
+                {
+                    continue;
+                }
+                if g.deny {
+                    return false;
+                }
+                allowed = true;
+            }
+        }
+        allowed
+    }
+
+    /// How `p` holds `a` on `t`, with the groups through which it is allowed.
+    pub(crate) fn holding(
+        &self,
+        p: Ix,
+        a: Ix,
+        t: Tx,
+        now: i64,
+    ) -> Option<(Holding, SmallVec<[Ix; 4]>)> {
+        if !self.is_enabled_subject(p) || !self.guard_permits(t, a) {
+            return None;
+        }
+        let cover = self.cover(t);
+        let mut unconditional = false;
+        let mut conditions: Vec<Conditions> = Vec::new();
+        let mut unless: Vec<Conditions> = Vec::new();
+        let mut via: SmallVec<[Ix; 4]> = SmallVec::new();
+        for &s in &self.ix.principals[p as usize].closure {
+            for g in self.grants(s, a) {
+                if g.expires <= now || !self.covers(&cover, g.scope) {
+                    continue;
+                }
+                match (g.deny, g.conditional) {
+                    (true, false) => return None,
+                    (true, true) => unless.push(self.conditions_of(g).clone()),
+                    (false, conditional) => {
+                        if conditional {
+                            conditions.push(self.conditions_of(g).clone());
+                        } else {
+                            unconditional = true;
+                        }
+                        if s != p && !via.contains(&s) {
+                            via.push(s);
+                        }
+                    }
+                }
+            }
+        }
+        if !unconditional && conditions.is_empty() {
+            return None;
+        }
+        if unconditional {
+            conditions.clear();
+        }
+        conditions.sort();
+        conditions.dedup();
+        unless.sort();
+        unless.dedup();
+        Some((Holding { conditions, unless }, via))
+    }
+
+    /// The organisation's root as a target.
+    pub(crate) fn root(&self) -> Tx {
+        Tx::Node(ROOT)
+    }
+}

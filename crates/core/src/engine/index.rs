@@ -1,0 +1,830 @@
+//! The engine's incremental index: dense slots for every object, the transitive group closure of
+//! every subject, grants by (principal, action), and each node's guardrail cap. Every change
+//! touches only its own entries: a binding its grants, a membership the subjects below it, a move
+//! or guardrail the subtree below it (§3.6).
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+use super::actionset::ActionSet;
+use crate::action::{ActionClass, Catalog, Effect, Statement};
+use crate::ids::{BindingId, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId};
+use crate::model::{
+    Binding, Conditions, Guardrail, Membership, NodeKind, PrincipalKind, Resource, Role,
+};
+use crate::name::Name;
+
+/// A dense index into one of the engine's slot vectors.
+pub(crate) type Ix = u32;
+
+/// A target: a node or a resource, by index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub(crate) enum Tx {
+    Node(Ix),
+    Res(Ix),
+}
+
+/// What a guardrail cap permits below a node: `None` is "no guardrail above".
+pub(crate) type Cap = Option<Arc<ActionSet>>;
+
+pub(crate) struct ActionSlot {
+    pub name: Box<str>,
+    pub class: ActionClass,
+    pub live: bool,
+}
+
+pub(crate) struct NodeSlot {
+    pub id: NodeId,
+    pub kind: NodeKind,
+    pub name: Name,
+    pub live: bool,
+    pub parent: Option<Ix>,
+    /// From the root to this node, both included: `path[d]` is the ancestor at depth `d`.
+    pub path: Box<[Ix]>,
+    pub children: Vec<Ix>,
+    pub homed: Vec<Ix>,
+    pub linked_in: Vec<Ix>,
+    /// The sibling namespace of this node's children, nodes and resources, by confusable key.
+    pub names: FxHashMap<String, Tx>,
+    pub bindings: Vec<Ix>,
+    pub guardrails: Vec<Ix>,
+    /// What the guardrails at this node and above permit strictly inside it.
+    pub cap_inside: Cap,
+}
+
+impl NodeSlot {
+    pub fn depth(&self) -> usize {
+        self.path.len() - 1
+    }
+}
+
+pub(crate) struct ResSlot {
+    pub id: ResourceId,
+    pub name: Name,
+    pub type_name: Box<str>,
+    pub live: bool,
+    pub home: Ix,
+    pub links: SmallVec<[Ix; 2]>,
+    pub bindings: Vec<Ix>,
+}
+
+/// How a principal stands in a group it has entries in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Standing {
+    In,
+    Excluded,
+}
+
+/// One allow or deny of one binding for one action, where checks look it up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grant {
+    pub binding: Ix,
+    pub scope: Tx,
+    pub deny: bool,
+    pub conditional: bool,
+    pub expires: i64,
+}
+
+pub(crate) struct PrinSlot {
+    pub id: PrincipalId,
+    pub kind: PrincipalKind,
+    pub name: Name,
+    pub live: bool,
+    pub enabled: bool,
+    /// The groups this principal has entries in.
+    pub up: SmallVec<[(Ix, Standing); 4]>,
+    /// For groups: the principals with entries in it.
+    pub down: Vec<Ix>,
+    /// For subjects: itself and every group that contains it (§3.5 step 1).
+    pub closure: SmallVec<[Ix; 8]>,
+    /// For groups: every subject it contains, transitively, excludes applied.
+    pub subjects: FxHashSet<Ix>,
+    /// Grants by action index.
+    pub grants: Vec<Vec<Grant>>,
+    pub bindings: Vec<Ix>,
+}
+
+pub(crate) struct RoleSlot {
+    pub id: RoleId,
+    pub name: Name,
+    pub live: bool,
+    pub system: bool,
+    pub statements: Vec<Statement>,
+    /// Actions some allow statement matches.
+    pub allow: ActionSet,
+    /// Actions some deny statement matches.
+    pub deny: ActionSet,
+    pub bindings: Vec<Ix>,
+}
+
+pub(crate) struct BindSlot {
+    pub id: BindingId,
+    pub live: bool,
+    pub principal: Ix,
+    pub role: Ix,
+    pub scope: Tx,
+    pub expires: i64,
+    pub conditions: Option<Box<Conditions>>,
+}
+
+pub(crate) struct GuardSlot {
+    pub id: GuardrailId,
+    pub name: Name,
+    pub live: bool,
+    pub node: Ix,
+    pub statements: Vec<Statement>,
+    /// `None` when the guardrail has no allow statements (it only denies).
+    pub allow: Option<ActionSet>,
+    pub deny: ActionSet,
+}
+
+/// Objects by dense index, and IDs to indices.
+pub(crate) struct Index {
+    pub actions: Vec<ActionSlot>,
+    pub action_ix: FxHashMap<Box<str>, Ix>,
+    pub all_actions: ActionSet,
+    pub nodes: Vec<NodeSlot>,
+    /// Each node's depth (root 0), apart from the slots so that the check loop stays in cache.
+    pub depth: Vec<u16>,
+    pub node_ix: FxHashMap<Box<str>, Ix>,
+    pub node_count: u32,
+    pub resources: Vec<ResSlot>,
+    pub res_ix: FxHashMap<Box<str>, Ix>,
+    pub principals: Vec<PrinSlot>,
+    pub prin_ix: FxHashMap<Box<str>, Ix>,
+    /// Per principal kind (user, service account, group): confusable key → index.
+    pub prin_names: [FxHashMap<String, Ix>; 3],
+    pub roles: Vec<RoleSlot>,
+    pub role_ix: FxHashMap<Box<str>, Ix>,
+    pub role_names: FxHashMap<String, Ix>,
+    pub bindings: Vec<BindSlot>,
+    pub bind_ix: FxHashMap<Box<str>, Ix>,
+    pub guards: Vec<GuardSlot>,
+    pub guard_ix: FxHashMap<Box<str>, Ix>,
+    pub guard_names: FxHashMap<String, Ix>,
+}
+
+pub(crate) const ROOT: Ix = 0;
+
+pub(crate) fn kind_slot(kind: PrincipalKind) -> usize {
+    match kind {
+        PrincipalKind::User => 0,
+        PrincipalKind::ServiceAccount => 1,
+        PrincipalKind::Group => 2,
+    }
+}
+
+impl Index {
+    /// An index holding only the organisation's root node and the `iam` actions.
+    pub fn new(root_id: &NodeId, root_name: Name) -> Index {
+        let root = NodeSlot {
+            id: root_id.clone(),
+            kind: NodeKind::Org,
+            name: root_name,
+            live: true,
+            parent: None,
+            path: Box::new([ROOT]),
+            children: Vec::new(),
+            homed: Vec::new(),
+            linked_in: Vec::new(),
+            names: FxHashMap::default(),
+            bindings: Vec::new(),
+            guardrails: Vec::new(),
+            cap_inside: None,
+        };
+        let mut index = Index {
+            actions: Vec::new(),
+            action_ix: FxHashMap::default(),
+            all_actions: ActionSet::default(),
+            nodes: vec![root],
+            depth: vec![0],
+            node_ix: FxHashMap::default(),
+            node_count: 0,
+            resources: Vec::new(),
+            res_ix: FxHashMap::default(),
+            principals: Vec::new(),
+            prin_ix: FxHashMap::default(),
+            prin_names: Default::default(),
+            roles: Vec::new(),
+            role_ix: FxHashMap::default(),
+            role_names: FxHashMap::default(),
+            bindings: Vec::new(),
+            bind_ix: FxHashMap::default(),
+            guards: Vec::new(),
+            guard_ix: FxHashMap::default(),
+            guard_names: FxHashMap::default(),
+        };
+        index.node_ix.insert(root_id.as_str().into(), ROOT);
+        index.set_catalog(&Catalog::default());
+        for role in crate::roles::system_roles() {
+            index.put_role(role);
+        }
+        index
+    }
+
+    // ----- actions and the catalog -----
+
+    /// Makes the live actions exactly the catalog's (plus `iam`); indices of known actions stay.
+    /// Recompiles roles and guardrails, and so every grant and cap: a catalog change is the one
+    /// change whose cost is proportional to the organisation.
+    pub fn set_catalog(&mut self, catalog: &Catalog) {
+        for slot in &mut self.actions {
+            slot.live = false;
+        }
+        self.all_actions = ActionSet::default();
+        for (name, class, _) in catalog.actions() {
+            let ix = match self.action_ix.get(name.as_str()) {
+                Some(&ix) => ix,
+                None => {
+                    let ix = self.actions.len() as Ix;
+                    self.action_ix.insert(name.as_str().into(), ix);
+                    self.actions.push(ActionSlot {
+                        name: name.as_str().into(),
+                        class,
+                        live: true,
+                    });
+                    ix
+                }
+            };
+            let slot = &mut self.actions[ix as usize];
+            slot.live = true;
+            slot.class = class;
+            self.all_actions.insert(ix);
+        }
+        for r in 0..self.roles.len() as Ix {
+            if self.roles[r as usize].live {
+                self.recompile_role(r);
+            }
+        }
+        for g in 0..self.guards.len() {
+            if self.guards[g].live {
+                let (allow, deny) = self.compile_guard(&self.guards[g].statements);
+                self.guards[g].allow = allow;
+                self.guards[g].deny = deny;
+            }
+        }
+        self.recompute_caps(ROOT);
+    }
+
+    /// The live actions a statement list matches with the given effect.
+    pub fn matched(&self, statements: &[Statement], effect: Effect) -> ActionSet {
+        let mut set = ActionSet::default();
+        for (ix, slot) in self.actions.iter().enumerate() {
+            if slot.live
+                && statements
+                    .iter()
+                    .any(|s| s.effect == effect && s.matches(&slot.name, slot.class))
+            {
+                set.insert(ix as Ix);
+            }
+        }
+        set
+    }
+
+    pub fn action(&self, name: &str) -> Option<Ix> {
+        self.action_ix
+            .get(name)
+            .copied()
+            .filter(|&a| self.actions[a as usize].live)
+    }
+
+    // ----- the tree -----
+
+    /// Adds a node under its parent (which must be indexed).
+    pub fn add_node(&mut self, id: &NodeId, kind: NodeKind, name: Name, parent: Ix) -> Ix {
+        let ix = self.nodes.len() as Ix;
+        let mut path = self.nodes[parent as usize].path.to_vec();
+        path.push(ix);
+        let cap = self.nodes[parent as usize].cap_inside.clone();
+        self.depth.push((path.len() - 1) as u16);
+        self.nodes.push(NodeSlot {
+            id: id.clone(),
+            kind,
+            name: name.clone(),
+            live: true,
+            parent: Some(parent),
+            path: path.into(),
+            children: Vec::new(),
+            homed: Vec::new(),
+            linked_in: Vec::new(),
+            names: FxHashMap::default(),
+            bindings: Vec::new(),
+            guardrails: Vec::new(),
+            cap_inside: cap,
+        });
+        self.node_ix.insert(id.as_str().into(), ix);
+        let p = &mut self.nodes[parent as usize];
+        p.children.push(ix);
+        p.names.insert(name.confusable_key(), Tx::Node(ix));
+        self.node_count += 1;
+        ix
+    }
+
+    /// Renames and/or moves a node. A move recomputes paths and caps of the subtree only.
+    pub fn update_node(&mut self, ix: Ix, name: Name, parent: Ix) {
+        let old_parent = self.nodes[ix as usize].parent.unwrap_or(ROOT);
+        let old_key = self.nodes[ix as usize].name.confusable_key();
+        self.nodes[old_parent as usize].names.remove(&old_key);
+        self.nodes[parent as usize]
+            .names
+            .insert(name.confusable_key(), Tx::Node(ix));
+        self.nodes[ix as usize].name = name;
+        if old_parent != parent {
+            self.nodes[old_parent as usize]
+                .children
+                .retain(|&c| c != ix);
+            self.nodes[parent as usize].children.push(ix);
+            self.nodes[ix as usize].parent = Some(parent);
+            self.recompute_paths(ix);
+            self.recompute_caps(ix);
+        }
+    }
+
+    /// Removes an empty node (its bindings, guardrails and children already removed).
+    pub fn remove_node(&mut self, ix: Ix) {
+        let slot = &mut self.nodes[ix as usize];
+        slot.live = false;
+        let key = slot.name.confusable_key();
+        let parent = slot.parent.unwrap_or(ROOT);
+        let id = slot.id.clone();
+        self.node_ix.remove(id.as_str());
+        let p = &mut self.nodes[parent as usize];
+        p.children.retain(|&c| c != ix);
+        p.names.remove(&key);
+        self.node_count -= 1;
+    }
+
+    fn recompute_paths(&mut self, top: Ix) {
+        let mut stack = vec![top];
+        while let Some(n) = stack.pop() {
+            let parent = self.nodes[n as usize].parent.unwrap_or(ROOT);
+            let mut path = self.nodes[parent as usize].path.to_vec();
+            path.push(n);
+            self.depth[n as usize] = (path.len() - 1) as u16;
+            self.nodes[n as usize].path = path.into();
+            stack.extend(self.nodes[n as usize].children.iter().copied());
+        }
+    }
+
+    /// Recomputes the guardrail caps of `top` and everything below it.
+    pub fn recompute_caps(&mut self, top: Ix) {
+        let mut stack = vec![top];
+        while let Some(n) = stack.pop() {
+            let inherited = match self.nodes[n as usize].parent {
+                Some(p) => self.nodes[p as usize].cap_inside.clone(),
+                None => None,
+            };
+            let cap = match self.permit_at(n) {
+                None => inherited,
+                Some(permit) => Some(Arc::new(match inherited {
+                    Some(above) => above.intersect(&permit),
+                    None => permit,
+                })),
+            };
+            self.nodes[n as usize].cap_inside = cap;
+            stack.extend(self.nodes[n as usize].children.iter().copied());
+        }
+    }
+
+    /// What the guardrails attached at `n` permit, or `None` if there are none (§3.4).
+    fn permit_at(&self, n: Ix) -> Option<ActionSet> {
+        let guards = &self.nodes[n as usize].guardrails;
+        if guards.is_empty() {
+            return None;
+        }
+        let mut allowed: Option<ActionSet> = None;
+        let mut denied = ActionSet::default();
+        for &g in guards {
+            let slot = &self.guards[g as usize];
+            if let Some(allow) = &slot.allow {
+                allowed
+                    .get_or_insert_with(ActionSet::default)
+                    .union_with(allow);
+            }
+            denied.union_with(&slot.deny);
+        }
+        Some(
+            allowed
+                .unwrap_or_else(|| self.all_actions.clone())
+                .minus(&denied),
+        )
+    }
+
+    // ----- resources -----
+
+    pub fn add_resource(&mut self, r: &Resource, home: Ix, links: SmallVec<[Ix; 2]>) -> Ix {
+        let ix = self.resources.len() as Ix;
+        self.nodes[home as usize].homed.push(ix);
+        self.nodes[home as usize]
+            .names
+            .insert(r.name.confusable_key(), Tx::Res(ix));
+        for &l in &links {
+            self.nodes[l as usize].linked_in.push(ix);
+        }
+        self.resources.push(ResSlot {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            type_name: r.type_name.as_str().into(),
+            live: true,
+            home,
+            links,
+            bindings: Vec::new(),
+        });
+        self.res_ix.insert(r.id.as_str().into(), ix);
+        ix
+    }
+
+    pub fn update_resource(&mut self, ix: Ix, name: Name, home: Ix, links: SmallVec<[Ix; 2]>) {
+        let old_home = self.resources[ix as usize].home;
+        let old_key = self.resources[ix as usize].name.confusable_key();
+        self.nodes[old_home as usize].names.remove(&old_key);
+        self.nodes[old_home as usize].homed.retain(|&r| r != ix);
+        self.nodes[home as usize].homed.push(ix);
+        self.nodes[home as usize]
+            .names
+            .insert(name.confusable_key(), Tx::Res(ix));
+        let old_links = std::mem::take(&mut self.resources[ix as usize].links);
+        for l in old_links {
+            self.nodes[l as usize].linked_in.retain(|&r| r != ix);
+        }
+        for &l in &links {
+            self.nodes[l as usize].linked_in.push(ix);
+        }
+        let slot = &mut self.resources[ix as usize];
+        slot.name = name;
+        slot.home = home;
+        slot.links = links;
+    }
+
+    pub fn remove_resource(&mut self, ix: Ix) {
+        self.update_resource(
+            ix,
+            self.resources[ix as usize].name.clone(),
+            self.resources[ix as usize].home,
+            SmallVec::new(),
+        );
+        let slot = &mut self.resources[ix as usize];
+        slot.live = false;
+        let (home, key, id) = (slot.home, slot.name.confusable_key(), slot.id.clone());
+        self.nodes[home as usize].homed.retain(|&r| r != ix);
+        self.nodes[home as usize].names.remove(&key);
+        self.res_ix.remove(id.as_str());
+    }
+
+    // ----- principals and groups -----
+
+    pub fn add_principal(
+        &mut self,
+        id: &PrincipalId,
+        kind: PrincipalKind,
+        name: Name,
+        enabled: bool,
+    ) -> Ix {
+        let ix = self.principals.len() as Ix;
+        self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
+        let mut closure = SmallVec::new();
+        if kind != PrincipalKind::Group {
+            closure.push(ix);
+        }
+        self.principals.push(PrinSlot {
+            id: id.clone(),
+            kind,
+            name,
+            live: true,
+            enabled,
+            up: SmallVec::new(),
+            down: Vec::new(),
+            closure,
+            subjects: FxHashSet::default(),
+            grants: Vec::new(),
+            bindings: Vec::new(),
+        });
+        self.prin_ix.insert(id.as_str().into(), ix);
+        ix
+    }
+
+    pub fn update_principal(&mut self, ix: Ix, name: Name, enabled: bool) {
+        let slot = &mut self.principals[ix as usize];
+        let kind = slot.kind;
+        let old_key = slot.name.confusable_key();
+        slot.name = name.clone();
+        slot.enabled = enabled;
+        self.prin_names[kind_slot(kind)].remove(&old_key);
+        self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
+    }
+
+    /// Removes a principal whose bindings and membership entries are already gone.
+    pub fn remove_principal(&mut self, ix: Ix) {
+        let slot = &mut self.principals[ix as usize];
+        slot.live = false;
+        slot.closure.clear();
+        slot.grants = Vec::new();
+        let (kind, key, id) = (slot.kind, slot.name.confusable_key(), slot.id.clone());
+        self.prin_names[kind_slot(kind)].remove(&key);
+        self.prin_ix.remove(id.as_str());
+    }
+
+    /// Sets (or with `None`, removes) the entry of `member` in `group`, then brings the closure of
+    /// every subject below `member` up to date.
+    pub fn set_membership(&mut self, group: Ix, member: Ix, standing: Option<Standing>) {
+        let m = &mut self.principals[member as usize];
+        m.up.retain(|(g, _)| *g != group);
+        if let Some(s) = standing {
+            m.up.push((group, s));
+        }
+        let g = &mut self.principals[group as usize];
+        g.down.retain(|&x| x != member);
+        if standing.is_some() {
+            g.down.push(member);
+        }
+        let affected: Vec<Ix> = if self.principals[member as usize].kind == PrincipalKind::Group {
+            self.principals[member as usize]
+                .subjects
+                .iter()
+                .copied()
+                .collect()
+        } else {
+            vec![member]
+        };
+        for s in affected {
+            self.refresh_closure(s);
+        }
+    }
+
+    /// Recomputes one subject's closure and the inverse `subjects` sets it changes.
+    fn refresh_closure(&mut self, s: Ix) {
+        let new = self.compute_closure(s);
+        let old = std::mem::take(&mut self.principals[s as usize].closure);
+        for &g in old.iter().filter(|g| **g != s && !new.contains(g)) {
+            self.principals[g as usize].subjects.remove(&s);
+        }
+        for &g in new.iter().filter(|g| **g != s && !old.contains(g)) {
+            self.principals[g as usize].subjects.insert(s);
+        }
+        self.principals[s as usize].closure = new;
+    }
+
+    /// `s` and every group containing it (§3.3): up through `In` entries, never into a group
+    /// where `s` itself is excluded.
+    pub fn compute_closure(&self, s: Ix) -> SmallVec<[Ix; 8]> {
+        let own = &self.principals[s as usize].up;
+        let excluded = |g: Ix| {
+            own.iter()
+                .any(|(x, st)| *x == g && *st == Standing::Excluded)
+        };
+        let mut out: SmallVec<[Ix; 8]> = SmallVec::new();
+        out.push(s);
+        let mut stack: SmallVec<[Ix; 8]> = own
+            .iter()
+            .filter(|(_, st)| *st == Standing::In)
+            .map(|(g, _)| *g)
+            .collect();
+        while let Some(g) = stack.pop() {
+            if out.contains(&g) || excluded(g) {
+                continue;
+            }
+            out.push(g);
+            for &(pg, st) in &self.principals[g as usize].up {
+                if st == Standing::In && !out.contains(&pg) {
+                    stack.push(pg);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every group reachable upward from `g` through any entries (for cycle checks), `g` included.
+    pub fn groups_above(&self, g: Ix) -> FxHashSet<Ix> {
+        let mut seen = FxHashSet::default();
+        let mut stack = vec![g];
+        while let Some(x) = stack.pop() {
+            if seen.insert(x) {
+                stack.extend(self.principals[x as usize].up.iter().map(|(p, _)| *p));
+            }
+        }
+        seen
+    }
+
+    // ----- roles and bindings -----
+
+    pub fn put_role(&mut self, role: &Role) -> Ix {
+        let ix = match self.role_ix.get(role.id.as_str()) {
+            Some(&ix) => {
+                let old_key = self.roles[ix as usize].name.confusable_key();
+                self.role_names.remove(&old_key);
+                self.roles[ix as usize].name = role.name.clone();
+                self.roles[ix as usize].statements = role.statements.clone();
+                ix
+            }
+            None => {
+                let ix = self.roles.len() as Ix;
+                self.roles.push(RoleSlot {
+                    id: role.id.clone(),
+                    name: role.name.clone(),
+                    live: true,
+                    system: role.system,
+                    statements: role.statements.clone(),
+                    allow: ActionSet::default(),
+                    deny: ActionSet::default(),
+                    bindings: Vec::new(),
+                });
+                self.role_ix.insert(role.id.as_str().into(), ix);
+                ix
+            }
+        };
+        self.role_names.insert(role.name.confusable_key(), ix);
+        self.recompile_role(ix);
+        ix
+    }
+
+    pub fn remove_role(&mut self, ix: Ix) {
+        let slot = &mut self.roles[ix as usize];
+        slot.live = false;
+        let (key, id) = (slot.name.confusable_key(), slot.id.clone());
+        self.role_names.remove(&key);
+        self.role_ix.remove(id.as_str());
+    }
+
+    /// Recompiles a role's action sets and re-grants its bindings.
+    fn recompile_role(&mut self, r: Ix) {
+        let statements = std::mem::take(&mut self.roles[r as usize].statements);
+        let allow = self.matched(&statements, Effect::Allow);
+        let deny = self.matched(&statements, Effect::Deny);
+        let slot = &mut self.roles[r as usize];
+        slot.statements = statements;
+        slot.allow = allow;
+        slot.deny = deny;
+        for b in slot.bindings.clone() {
+            self.ungrant(b);
+            self.grant(b);
+        }
+    }
+
+    pub fn add_binding(&mut self, b: &Binding, principal: Ix, role: Ix, scope: Tx) -> Ix {
+        let ix = self.bindings.len() as Ix;
+        self.bindings.push(BindSlot {
+            id: b.id.clone(),
+            live: true,
+            principal,
+            role,
+            scope,
+            expires: b.expires_at.map_or(i64::MAX, |t| t.millis()),
+            conditions: (!b.conditions.is_empty()).then(|| Box::new(b.conditions.clone())),
+        });
+        self.bind_ix.insert(b.id.as_str().into(), ix);
+        self.principals[principal as usize].bindings.push(ix);
+        self.roles[role as usize].bindings.push(ix);
+        match scope {
+            Tx::Node(n) => self.nodes[n as usize].bindings.push(ix),
+            Tx::Res(r) => self.resources[r as usize].bindings.push(ix),
+        }
+        self.grant(ix);
+        ix
+    }
+
+    pub fn remove_binding(&mut self, ix: Ix) {
+        self.ungrant(ix);
+        let slot = &mut self.bindings[ix as usize];
+        slot.live = false;
+        let (p, r, scope, id) = (slot.principal, slot.role, slot.scope, slot.id.clone());
+        self.bind_ix.remove(id.as_str());
+        self.principals[p as usize].bindings.retain(|&b| b != ix);
+        self.roles[r as usize].bindings.retain(|&b| b != ix);
+        match scope {
+            Tx::Node(n) => self.nodes[n as usize].bindings.retain(|&b| b != ix),
+            Tx::Res(res) => self.resources[res as usize].bindings.retain(|&b| b != ix),
+        }
+    }
+
+    fn grant(&mut self, b: Ix) {
+        let slot = &self.bindings[b as usize];
+        let role = &self.roles[slot.role as usize];
+        let base = Grant {
+            binding: b,
+            scope: slot.scope,
+            deny: false,
+            conditional: slot.conditions.is_some(),
+            expires: slot.expires,
+        };
+        let denies: Vec<Ix> = role.deny.iter().collect();
+        let allows: Vec<Ix> = role.allow.minus(&role.deny).iter().collect();
+        let grants = &mut self.principals[slot.principal as usize].grants;
+        for (actions, deny) in [(denies, true), (allows, false)] {
+            for a in actions {
+                if grants.len() <= a as usize {
+                    grants.resize_with(a as usize + 1, Vec::new);
+                }
+                grants[a as usize].push(Grant { deny, ..base });
+            }
+        }
+    }
+
+    fn ungrant(&mut self, b: Ix) {
+        let slot = &self.bindings[b as usize];
+        let role = &self.roles[slot.role as usize];
+        let touched: Vec<Ix> = role.allow.iter().chain(role.deny.iter()).collect();
+        let grants = &mut self.principals[slot.principal as usize].grants;
+        for a in touched {
+            if let Some(list) = grants.get_mut(a as usize) {
+                list.retain(|g| g.binding != b);
+            }
+        }
+    }
+
+    // ----- guardrails -----
+
+    fn compile_guard(&self, statements: &[Statement]) -> (Option<ActionSet>, ActionSet) {
+        let has_allow = statements.iter().any(|s| s.effect == Effect::Allow);
+        let allow = has_allow.then(|| self.matched(statements, Effect::Allow));
+        (allow, self.matched(statements, Effect::Deny))
+    }
+
+    pub fn put_guardrail(&mut self, g: &Guardrail, node: Ix) -> Ix {
+        let (allow, deny) = self.compile_guard(&g.statements);
+        let ix = match self.guard_ix.get(g.id.as_str()) {
+            Some(&ix) => {
+                let old = &self.guards[ix as usize];
+                let (old_node, old_key) = (old.node, old.name.confusable_key());
+                self.guard_names.remove(&old_key);
+                self.nodes[old_node as usize]
+                    .guardrails
+                    .retain(|&x| x != ix);
+                self.recompute_caps(old_node);
+                let slot = &mut self.guards[ix as usize];
+                slot.name = g.name.clone();
+                slot.node = node;
+                slot.statements = g.statements.clone();
+                slot.allow = allow;
+                slot.deny = deny;
+                ix
+            }
+            None => {
+                let ix = self.guards.len() as Ix;
+                self.guards.push(GuardSlot {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                    live: true,
+                    node,
+                    statements: g.statements.clone(),
+                    allow,
+                    deny,
+                });
+                self.guard_ix.insert(g.id.as_str().into(), ix);
+                ix
+            }
+        };
+        self.guard_names.insert(g.name.confusable_key(), ix);
+        self.nodes[node as usize].guardrails.push(ix);
+        self.recompute_caps(node);
+        ix
+    }
+
+    pub fn remove_guardrail(&mut self, ix: Ix) {
+        let slot = &mut self.guards[ix as usize];
+        slot.live = false;
+        let (node, key, id) = (slot.node, slot.name.confusable_key(), slot.id.clone());
+        self.guard_names.remove(&key);
+        self.guard_ix.remove(id.as_str());
+        self.nodes[node as usize].guardrails.retain(|&x| x != ix);
+        self.recompute_caps(node);
+    }
+
+    /// The standing a membership entry gives, or `None` when it has no entry left.
+    pub fn standing(m: &Membership) -> Option<Standing> {
+        if m.excludes() {
+            Some(Standing::Excluded)
+        } else if m.includes() {
+            Some(Standing::In)
+        } else {
+            None
+        }
+    }
+}
+
+impl Index {
+    /// The groups above group `g` (not `g` itself), through `In` entries.
+    pub fn compute_closure_of_group(&self, g: Ix) -> Vec<Ix> {
+        let mut out = Vec::new();
+        let mut stack: Vec<Ix> = self.principals[g as usize]
+            .up
+            .iter()
+            .filter(|(_, s)| *s == Standing::In)
+            .map(|(p, _)| *p)
+            .collect();
+        while let Some(x) = stack.pop() {
+            if x == g || out.contains(&x) {
+                continue;
+            }
+            out.push(x);
+            stack.extend(
+                self.principals[x as usize]
+                    .up
+                    .iter()
+                    .filter(|(_, s)| *s == Standing::In)
+                    .map(|(p, _)| *p),
+            );
+        }
+        out
+    }
+}

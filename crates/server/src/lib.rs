@@ -1,0 +1,1 @@
+//! canopy-server: the HTTP server (issue "The server, the API and the CLI").
