@@ -158,3 +158,48 @@ impl QueryError {
         messages::query_error(self, lang)
     }
 }
+
+impl CommandError {
+    /// The stable code of this error: the `SLUG` of the problem type `urn:canopy:problem:SLUG`.
+    pub fn code(&self) -> &'static str {
+        use CommandError::*;
+        match self {
+            NotFound { .. } => "not-found",
+            UnknownReference { .. } => "unknown-reference",
+            InvalidName { .. } => "invalid-name",
+            InvalidField { .. } => "invalid-field",
+            DuplicateName { .. } => "duplicate-name",
+            ConfusableName { .. } => "confusable-name",
+            Limit { .. } => "limit",
+            CatalogTypo { .. } => "catalog-typo",
+            InUse { .. } => "in-use",
+            GroupCycle { .. } => "group-cycle",
+            Lockout { .. } => "lockout",
+            Forbidden { .. } => "forbidden",
+            Escalation { .. } => "escalation",
+            StaleRevision { .. } => "stale-revision",
+            Rule(rule) => match rule {
+                self::Rule::UnknownType(_) => "unknown-reference",
+                self::Rule::SelfMembership => "group-cycle",
+                self::Rule::NotAGroup => "not-found",
+                self::Rule::InstanceAdminsOnly | self::Rule::SystemRoleReadOnly => "forbidden",
+                self::Rule::LimitBelowCurrent => "limit",
+                _ => "invalid-field",
+            },
+        }
+    }
+}
+
+impl QueryError {
+    /// The stable code of this error (see [`CommandError::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::UnknownPrincipal(_)
+            | QueryError::UnknownAction(_)
+            | QueryError::UnknownType(_)
+            | QueryError::UnknownTarget(_) => "unknown-reference",
+            QueryError::NotASubject(_) | QueryError::BadReference { .. } => "invalid-field",
+            QueryError::BadCursor => "stale-cursor",
+        }
+    }
+}

@@ -313,3 +313,52 @@ pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
         (Lang::Ja, WrongOrganisation) => "この変更は別の組織のものです".into(),
     }
 }
+
+/// One line describing a fix proposed by `explain`.
+pub fn fix(f: &crate::engine::Fix, lang: Lang) -> String {
+    use crate::engine::Fix::*;
+    match (lang, f) {
+        (Lang::En, Enable { principal }) => format!("enable {principal}"),
+        (
+            Lang::En,
+            RemoveBinding {
+                principal,
+                role,
+                scope,
+                ..
+            },
+        ) => format!("remove the binding of {role} at {scope} to {principal}"),
+        (Lang::En, AmendGuardrail { name, .. }) => format!("remove or amend the guardrail {name}"),
+        (
+            Lang::En,
+            Bind {
+                principal,
+                role,
+                scope,
+                ..
+            },
+        ) => format!("bind {role} at {scope} to {principal}"),
+        (Lang::Ja, Enable { principal }) => format!("{principal} を有効にする"),
+        (
+            Lang::Ja,
+            RemoveBinding {
+                principal,
+                role,
+                scope,
+                ..
+            },
+        ) => format!("{scope} で {principal} に付与された {role} のバインディングを削除する"),
+        (Lang::Ja, AmendGuardrail { name, .. }) => {
+            format!("ガードレール {name} を削除または修正する")
+        }
+        (
+            Lang::Ja,
+            Bind {
+                principal,
+                role,
+                scope,
+                ..
+            },
+        ) => format!("{scope} で {principal} に {role} をバインドする"),
+    }
+}

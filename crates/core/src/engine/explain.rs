@@ -72,8 +72,12 @@ pub enum Fix {
     RemoveBinding {
         /// The binding.
         binding: BindingId,
-        /// Its principal, role and scope, by reference.
-        describes: String,
+        /// Its principal, by reference.
+        principal: String,
+        /// Its role's name.
+        role: String,
+        /// Its scope's path.
+        scope: String,
     },
     /// Remove the guardrail, or amend it to permit the action.
     AmendGuardrail {
@@ -287,7 +291,9 @@ impl OrgEngine {
         for d in denied_by {
             fixes.push(Fix::RemoveBinding {
                 binding: d.binding.clone(),
-                describes: format!("{} {} at {}", d.principal_ref, d.role_name, d.scope_path),
+                principal: d.principal_ref.clone(),
+                role: d.role_name.clone(),
+                scope: d.scope_path.clone(),
             });
         }
         for b in blocked_by {
