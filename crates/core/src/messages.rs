@@ -268,35 +268,6 @@ pub fn query_error(e: &QueryError, lang: Lang) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_message_exists_in_both_languages() {
-        let errors = [
-            CommandError::Lockout {
-                organisation: "acme".into(),
-            },
-            CommandError::Limit {
-                limit: LimitKind::Depth,
-                max: 10,
-            },
-            CommandError::Rule(Rule::ProjectHoldsResourcesOnly),
-            CommandError::ConfusableName {
-                kind: ObjectKind::Folder,
-                name: "ＶＭ".into(),
-                existing: "vm".into(),
-            },
-        ];
-        for e in errors {
-            let (en, ja) = (e.message(Lang::En), e.message(Lang::Ja));
-            assert!(!en.is_empty() && !ja.is_empty());
-            assert_ne!(en, ja);
-        }
-    }
-}
-
 /// The message of a replay error (an inconsistent log or model; for operators).
 pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
     use crate::engine::ReplayError::*;
@@ -360,5 +331,34 @@ pub fn fix(f: &crate::engine::Fix, lang: Lang) -> String {
                 ..
             },
         ) => format!("{scope} で {principal} に {role} をバインドする"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_exists_in_both_languages() {
+        let errors = [
+            CommandError::Lockout {
+                organisation: "acme".into(),
+            },
+            CommandError::Limit {
+                limit: LimitKind::Depth,
+                max: 10,
+            },
+            CommandError::Rule(Rule::ProjectHoldsResourcesOnly),
+            CommandError::ConfusableName {
+                kind: ObjectKind::Folder,
+                name: "ＶＭ".into(),
+                existing: "vm".into(),
+            },
+        ];
+        for e in errors {
+            let (en, ja) = (e.message(Lang::En), e.message(Lang::Ja));
+            assert!(!en.is_empty() && !ja.is_empty());
+            assert_ne!(en, ja);
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! Every scenario of `tests/scenarios/` played against the engine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use std::path::PathBuf;
 

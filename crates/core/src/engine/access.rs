@@ -109,10 +109,10 @@ impl OrgEngine {
     ) -> Result<Page<AccessEntry>, QueryError> {
         let p = self.subject_arg(principal)?;
         let a = self.action_arg(action)?;
-        if let Some(ty) = type_filter {
-            if !self.model.catalog.has_type(ty) || ty == crate::action::IAM_TYPE {
-                return Err(QueryError::UnknownType(ty.into()));
-            }
+        if let Some(ty) = type_filter
+            && (!self.model.catalog.has_type(ty) || ty == crate::action::IAM_TYPE)
+        {
+            return Err(QueryError::UnknownType(ty.into()));
         }
         let mut found = self.reachable(p, a, now.millis());
         if let Some(ty) = type_filter {

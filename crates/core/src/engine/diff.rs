@@ -190,12 +190,12 @@ impl OrgEngine {
                     }
                 }
                 ObjectKey::Principal(id) => {
-                    if let Some(&p) = self.ix.prin_ix.get(id.as_str()) {
-                        if self.ix.principals[p as usize].kind != PrincipalKind::Group {
-                            region.subjects.insert(id.to_string());
-                            region.all_actions = true;
-                            region.all_targets = true;
-                        }
+                    if let Some(&p) = self.ix.prin_ix.get(id.as_str())
+                        && self.ix.principals[p as usize].kind != PrincipalKind::Group
+                    {
+                        region.subjects.insert(id.to_string());
+                        region.all_actions = true;
+                        region.all_targets = true;
                     }
                 }
             }
@@ -392,20 +392,20 @@ fn classify(
     }
     let (before, after) = (Holding::rank(old), Holding::rank(new));
     let (subject, action, target) = key.clone();
-    if after >= before {
-        if let Some(n) = new {
-            gained
-                .entry((subject.clone(), action.clone(), n.clone()))
-                .or_default()
-                .push(target.clone());
-        }
+    if after >= before
+        && let Some(n) = new
+    {
+        gained
+            .entry((subject.clone(), action.clone(), n.clone()))
+            .or_default()
+            .push(target.clone());
     }
-    if after <= before {
-        if let Some(o) = old {
-            lost.entry((subject, action, o.clone()))
-                .or_default()
-                .push(target);
-        }
+    if after <= before
+        && let Some(o) = old
+    {
+        lost.entry((subject, action, o.clone()))
+            .or_default()
+            .push(target);
     }
 }
 

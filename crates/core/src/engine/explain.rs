@@ -302,33 +302,33 @@ impl OrgEngine {
                 name: b.name.clone(),
             });
         }
-        if allowed_by.is_empty() {
-            if let Some(role) = self.narrowest_role_allowing(a) {
-                let home = match t {
-                    Tx::Node(n) => n,
-                    Tx::Res(r) => self.ix.resources[r as usize].home,
-                };
-                let cover = self.cover(t);
-                let alternatives = self.ix.principals[p as usize]
-                    .closure
-                    .iter()
-                    .copied()
-                    .filter(|&g| {
-                        g != p
-                            && self.ix.principals[g as usize]
-                                .bindings
-                                .iter()
-                                .any(|&b| self.covers(&cover, self.ix.bindings[b as usize].scope))
-                    })
-                    .map(|g| self.principal_ref(g))
-                    .collect();
-                fixes.push(Fix::Bind {
-                    principal: self.principal_ref(p),
-                    alternatives,
-                    role: self.ix.roles[role as usize].name.to_string(),
-                    scope: self.path_of(Tx::Node(home)),
-                });
-            }
+        if allowed_by.is_empty()
+            && let Some(role) = self.narrowest_role_allowing(a)
+        {
+            let home = match t {
+                Tx::Node(n) => n,
+                Tx::Res(r) => self.ix.resources[r as usize].home,
+            };
+            let cover = self.cover(t);
+            let alternatives = self.ix.principals[p as usize]
+                .closure
+                .iter()
+                .copied()
+                .filter(|&g| {
+                    g != p
+                        && self.ix.principals[g as usize]
+                            .bindings
+                            .iter()
+                            .any(|&b| self.covers(&cover, self.ix.bindings[b as usize].scope))
+                })
+                .map(|g| self.principal_ref(g))
+                .collect();
+            fixes.push(Fix::Bind {
+                principal: self.principal_ref(p),
+                alternatives,
+                role: self.ix.roles[role as usize].name.to_string(),
+                scope: self.path_of(Tx::Node(home)),
+            });
         }
         fixes
     }
