@@ -1,21 +1,28 @@
 //! The access diff of a list of commands (§3.6): who gains and who loses which action on which
-//! target, aggregated by subtree. Only the region the commands touch is evaluated: the subjects
-//! below the principals involved, the actions of the roles involved, the subtrees of the scopes
-//! involved.
+//! target, aggregated by subtree.
+//!
+//! Cost follows what the commands touch, not the organisation: the region is the subjects below
+//! the principals involved, the actions of the roles involved and the subtrees of the scopes
+//! involved. Within it, each (subject, action) is walked over the region's subtrees; a node that
+//! holds nothing relevant to that pair below it (no grant scope, no guardrail restricting the
+//! action, no resource linked in from elsewhere) is one uniform segment, so a binding at the root
+//! costs in proportion to the group and to the places its members' other grants sit. The state
+//! before and after is walked with the same marks, so that the segments line up; indices of
+//! objects stay stable across the apply and undo of a dry run (see `Index::dead`).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::OrgEngine;
 use super::access::TargetInfo;
+use super::actionset::ActionSet;
 use super::decide::Holding;
 use super::guard::Actor;
-use super::index::{Ix, Tx};
+use super::index::{Ix, ROOT, Tx};
 use crate::command::Command;
 use crate::error::CommandError;
 use crate::ids::{Clock, PrincipalId};
 use crate::model::{Object, ObjectKey, PrincipalKind, Write};
-use crate::time::Timestamp;
 
 /// One line of an access diff.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
@@ -46,22 +53,27 @@ pub struct AccessDiff {
     pub revision: u64,
 }
 
-/// What the commands touch, by ID so that it means the same before and after.
+/// What the commands touch.
 #[derive(Default)]
 struct Region {
-    all_subjects: bool,
-    subjects: FxHashSet<String>,
-    all_actions: bool,
-    actions: FxHashSet<String>,
-    all_targets: bool,
-    roots: FxHashSet<String>,
+    subjects: FxHashSet<Ix>,
+    actions: ActionSet,
+    roots: FxHashSet<Tx>,
+    /// Subjects and actions are those of every binding that covers something in the roots.
+    wide: bool,
 }
 
-type Key = (String, String, String);
+/// A piece of the region with one holding: a target, or a node's whole subtree.
+type Segment = (Tx, bool);
 
-/// Above this many targets in a region, holdings are found from each subject's reachable set
-/// instead of target by target.
-const ENUMERATE_TARGETS_UP_TO: usize = 2048;
+/// Where one (subject, action) pair must be looked at target by target.
+#[derive(Default)]
+struct Marks {
+    nodes: FxHashSet<Ix>,
+    resources: FxHashSet<Ix>,
+}
+
+type Groups = FxHashMap<(Ix, Ix, Holding), FxHashMap<Tx, bool>>;
 
 impl OrgEngine {
     /// What `commands` would change in everyone's access, without changing anything. Fails as the
@@ -72,41 +84,68 @@ impl OrgEngine {
         commands: &[Command],
         clock: &dyn Clock,
     ) -> Result<AccessDiff, (usize, CommandError)> {
-        let now = clock.now();
+        let now = clock.now().millis();
         let (writes, undo) = self.apply_commands(actor, commands, clock)?;
         let mut region = Region::default();
         self.touch(&writes, &mut region);
         self.undo(undo);
         self.touch(&writes, &mut region);
-        let before = self.region_holdings(&region, now.millis());
+        self.widen(&mut region, now);
         let mut diff = AccessDiff {
             revision: self.revision,
             ..AccessDiff::default()
         };
-        // The writes applied once already; they apply again.
-        let undo = match self.apply_all(&writes) {
-            Ok(u) => u,
-            Err(_) => return Ok(diff),
+        // The writes applied once already, so they apply again.
+        let Ok(undo) = self.apply_writes_undoable(&writes) else {
+            return Ok(diff);
         };
-        let after = self.region_holdings(&region, now.millis());
-        let mut gained: FxHashMap<(String, String, Holding), Vec<String>> = FxHashMap::default();
-        let mut lost: FxHashMap<(String, String, Holding), Vec<String>> = FxHashMap::default();
-        for (key, new) in &after {
-            let old = before.get(key);
-            classify(key, old, Some(new), &mut gained, &mut lost);
+        self.widen(&mut region, now);
+        let pairs: Vec<(Ix, Ix)> = region
+            .subjects
+            .iter()
+            .flat_map(|&s| region.actions.iter().map(move |a| (s, a)))
+            .collect();
+        let roots: Vec<Tx> = region.roots.iter().copied().collect();
+        let mut marks: Vec<Marks> = pairs
+            .iter()
+            .map(|&(s, a)| self.marks(s, a, &roots, now))
+            .collect();
+        self.undo(undo);
+        for (m, &(s, a)) in marks.iter_mut().zip(&pairs) {
+            let before = self.marks(s, a, &roots, now);
+            m.nodes.extend(before.nodes);
+            m.resources.extend(before.resources);
         }
-        for (key, old) in &before {
-            if !after.contains_key(key) {
-                classify(key, Some(old), None, &mut gained, &mut lost);
+        let before: Vec<FxHashMap<Segment, Option<Holding>>> = pairs
+            .iter()
+            .zip(&marks)
+            .map(|(&(s, a), m)| self.segments(s, a, &roots, m, now).into_iter().collect())
+            .collect();
+        let Ok(undo) = self.apply_writes_undoable(&writes) else {
+            return Ok(diff);
+        };
+        let mut gained = Groups::default();
+        let mut lost = Groups::default();
+        for (i, (&(s, a), m)) in pairs.iter().zip(&marks).enumerate() {
+            let mut old = before[i].clone();
+            for (seg, new) in self.segments(s, a, &roots, m, now) {
+                let was = old.remove(&seg).flatten();
+                classify(s, a, seg, was, new, &mut gained, &mut lost);
+            }
+            for (seg, was) in old {
+                classify(s, a, seg, was, None, &mut gained, &mut lost);
             }
         }
-        diff.gained = self.entries(gained, now);
+        diff.gained = self.entries(gained);
         self.undo(undo);
-        diff.lost = self.entries(lost, now);
+        diff.lost = self.entries(lost);
         Ok(diff)
     }
 
-    fn apply_all(&mut self, writes: &[Write]) -> Result<Vec<Write>, super::ReplayError> {
+    fn apply_writes_undoable(
+        &mut self,
+        writes: &[Write],
+    ) -> Result<Vec<Write>, super::ReplayError> {
         let mut undo = Vec::with_capacity(writes.len());
         for w in writes {
             match self.apply_write(w) {
@@ -127,201 +166,309 @@ impl OrgEngine {
                 Write::Put(o) => o.key(&self.model.org.id),
                 Write::Delete(k) => k.clone(),
             };
+            let ix = &self.ix;
             match key {
                 ObjectKey::Org(_) => {
                     if matches!(w, Write::Put(Object::Catalog(_))) {
-                        region.all_subjects = true;
-                        region.all_actions = true;
-                        region.all_targets = true;
+                        region.roots.insert(Tx::Node(ROOT));
+                        region.wide = true;
                     }
                 }
                 ObjectKey::Binding(id) => {
-                    if let Some(&b) = self.ix.bind_ix.get(id.as_str()) {
-                        self.touch_binding(b, region);
+                    if let Some(&b) = ix.bind_ix.get(id.as_str()) {
+                        self.touch_binding(b, region, true);
                     }
                 }
                 ObjectKey::Role(id) => {
-                    if let Some(&r) = self.ix.role_ix.get(id.as_str()) {
-                        for &b in &self.ix.roles[r as usize].bindings {
-                            self.touch_binding(b, region);
+                    if let Some(&r) = ix.role_ix.get(id.as_str()) {
+                        for &b in &ix.roles[r as usize].bindings {
+                            self.touch_binding(b, region, true);
                         }
                     }
                 }
                 ObjectKey::Membership(g, m) => {
-                    if let (Some(&g), Some(&m)) = (
-                        self.ix.prin_ix.get(g.as_str()),
-                        self.ix.prin_ix.get(m.as_str()),
-                    ) {
+                    if let (Some(&g), Some(&m)) =
+                        (ix.prin_ix.get(g.as_str()), ix.prin_ix.get(m.as_str()))
+                    {
                         let mut groups = vec![g];
-                        groups.extend(self.ix.compute_closure_of_group(g));
+                        groups.extend(ix.compute_closure_of_group(g));
                         for x in groups {
-                            for &b in &self.ix.principals[x as usize].bindings {
-                                let slot = &self.ix.bindings[b as usize];
-                                self.touch_role(slot.role, region);
-                                region.roots.insert(self.id_of(slot.scope).to_string());
+                            for &b in &ix.principals[x as usize].bindings {
+                                self.touch_binding(b, region, false);
                             }
                         }
                         self.touch_subjects(m, region);
                     }
                 }
                 ObjectKey::Guardrail(id) => {
-                    if let Some(&g) = self.ix.guard_ix.get(id.as_str()) {
-                        region.all_subjects = true;
-                        region.all_actions = true;
-                        region.roots.insert(
-                            self.ix.nodes[self.ix.guards[g as usize].node as usize]
-                                .id
-                                .to_string(),
-                        );
+                    if let Some(&g) = ix.guard_ix.get(id.as_str()) {
+                        region.roots.insert(Tx::Node(ix.guards[g as usize].node));
+                        region.wide = true;
                     }
                 }
                 ObjectKey::Node(id) => {
-                    if self.ix.node_ix.contains_key(id.as_str()) {
-                        region.all_subjects = true;
-                        region.all_actions = true;
-                        region.roots.insert(id.to_string());
+                    if let Some(&n) = ix.node_ix.get(id.as_str()) {
+                        region.roots.insert(Tx::Node(n));
+                        region.wide = true;
                     }
                 }
                 ObjectKey::Resource(id) => {
-                    if self.ix.res_ix.contains_key(id.as_str()) {
-                        region.all_subjects = true;
-                        region.all_actions = true;
-                        region.roots.insert(id.to_string());
+                    if let Some(&r) = ix.res_ix.get(id.as_str()) {
+                        region.roots.insert(Tx::Res(r));
+                        region.wide = true;
                     }
                 }
                 ObjectKey::Principal(id) => {
-                    if let Some(&p) = self.ix.prin_ix.get(id.as_str())
-                        && self.ix.principals[p as usize].kind != PrincipalKind::Group
-                    {
-                        region.subjects.insert(id.to_string());
-                        region.all_actions = true;
-                        region.all_targets = true;
+                    if let Some(&p) = ix.prin_ix.get(id.as_str()) {
+                        if ix.principals[p as usize].kind != PrincipalKind::Group {
+                            region.subjects.insert(p);
+                            for &g in &ix.principals[p as usize].closure {
+                                for &b in &ix.principals[g as usize].bindings {
+                                    self.touch_binding(b, region, false);
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    fn touch_binding(&self, b: Ix, region: &mut Region) {
+    /// The binding's role's actions and scope join the region; with `subjects`, so do the
+    /// subjects below its principal.
+    fn touch_binding(&self, b: Ix, region: &mut Region, subjects: bool) {
         let slot = &self.ix.bindings[b as usize];
-        self.touch_role(slot.role, region);
-        self.touch_subjects(slot.principal, region);
-        region.roots.insert(self.id_of(slot.scope).to_string());
-    }
-
-    fn touch_role(&self, r: Ix, region: &mut Region) {
-        let role = &self.ix.roles[r as usize];
-        for a in role.allow.iter().chain(role.deny.iter()) {
-            region
-                .actions
-                .insert(self.ix.actions[a as usize].name.to_string());
+        let role = &self.ix.roles[slot.role as usize];
+        region.actions.union_with(&role.allow);
+        region.actions.union_with(&role.deny);
+        region.roots.insert(slot.scope);
+        if subjects {
+            self.touch_subjects(slot.principal, region);
         }
     }
 
     fn touch_subjects(&self, p: Ix, region: &mut Region) {
         let slot = &self.ix.principals[p as usize];
         if slot.kind == PrincipalKind::Group {
-            region.subjects.extend(
-                slot.subjects
-                    .iter()
-                    .map(|&s| self.ix.principals[s as usize].id.to_string()),
-            );
+            region.subjects.extend(slot.subjects.iter().copied());
         } else {
-            region.subjects.insert(slot.id.to_string());
+            region.subjects.insert(p);
         }
     }
 
-    /// Every holding inside the region, in the current state.
-    fn region_holdings(&self, region: &Region, now: i64) -> FxHashMap<Key, Holding> {
-        let subjects: Vec<Ix> = if region.all_subjects {
-            (0..self.ix.principals.len() as Ix)
-                .filter(|&p| self.is_enabled_subject(p))
-                .collect()
-        } else {
-            region
-                .subjects
-                .iter()
-                .filter_map(|s| self.ix.prin_ix.get(s.as_str()).copied())
-                .collect()
-        };
-        let actions: Vec<Ix> = if region.all_actions {
-            (0..self.ix.actions.len() as Ix)
-                .filter(|&a| self.ix.actions[a as usize].live)
-                .collect()
-        } else {
-            region
-                .actions
-                .iter()
-                .filter_map(|a| self.ix.action(a))
-                .collect()
-        };
-        let targets: Option<FxHashSet<Tx>> = (!region.all_targets).then(|| {
-            let mut out = FxHashSet::default();
-            let mut visited = FxHashSet::default();
-            for root in &region.roots {
-                if let Some(&n) = self.ix.node_ix.get(root.as_str()) {
-                    self.collect_subtree(n, &mut visited, &mut out);
-                } else if let Some(&r) = self.ix.res_ix.get(root.as_str()) {
-                    out.insert(Tx::Res(r));
+    /// For a wide region: the subjects and actions of every binding covering something in the
+    /// roots, in the current state.
+    fn widen(&self, region: &mut Region, now: i64) {
+        if !region.wide {
+            return;
+        }
+        let mut scopes: FxHashSet<Tx> = FxHashSet::default();
+        for &root in &region.roots {
+            if !self.is_live(root) {
+                continue;
+            }
+            for path in self.cover(root).paths {
+                scopes.extend(path.iter().map(|&n| Tx::Node(n)));
+            }
+            let mut inside = FxHashSet::default();
+            if let Tx::Node(n) = root {
+                self.collect_subtree(n, &mut FxHashSet::default(), &mut inside);
+            } else {
+                inside.insert(root);
+            }
+            for t in inside {
+                scopes.insert(t);
+                if let Tx::Res(_) = t {
+                    for path in self.cover(t).paths {
+                        scopes.extend(path.iter().map(|&n| Tx::Node(n)));
+                    }
                 }
             }
-            out
-        });
-        let mut out = FxHashMap::default();
-        for &s in &subjects {
-            let sid = self.ix.principals[s as usize].id.to_string();
-            for &a in &actions {
-                let aname = self.ix.actions[a as usize].name.to_string();
-                let mut record = |t: Tx, h: Holding| {
-                    out.insert((sid.clone(), aname.clone(), self.id_of(t).to_string()), h);
-                };
-                match &targets {
-                    Some(ts) if ts.len() <= ENUMERATE_TARGETS_UP_TO => {
-                        for &t in ts {
-                            if let Some((h, _)) = self.holding(s, a, t, now) {
-                                record(t, h);
-                            }
+        }
+        for scope in scopes {
+            let bindings = match scope {
+                Tx::Node(n) => &self.ix.nodes[n as usize].bindings,
+                Tx::Res(r) => &self.ix.resources[r as usize].bindings,
+            };
+            for &b in bindings {
+                if self.ix.bindings[b as usize].expires > now {
+                    self.touch_binding(b, region, true);
+                }
+            }
+        }
+    }
+
+    fn is_live(&self, t: Tx) -> bool {
+        match t {
+            Tx::Node(n) => self.ix.nodes.get(n as usize).is_some_and(|s| s.live),
+            Tx::Res(r) => self.ix.resources.get(r as usize).is_some_and(|s| s.live),
+        }
+    }
+
+    /// The nodes and resources where (s, a) must be looked at one by one, in the current state:
+    /// the scopes of its grants, the nodes whose guardrails restrict `a`, resources linked to a
+    /// project whose path holds one of those, and the region's roots — each node with its
+    /// ancestors.
+    fn marks(&self, s: Ix, a: Ix, roots: &[Tx], now: i64) -> Marks {
+        let mut m = Marks::default();
+        let mut interesting: FxHashSet<Ix> = FxHashSet::default();
+        if self.ix.principals.get(s as usize).is_some_and(|p| p.live) {
+            for &g in &self.ix.principals[s as usize].closure {
+                for grant in self.grants(g, a) {
+                    if grant.expires <= now {
+                        continue;
+                    }
+                    match grant.scope {
+                        Tx::Node(n) => {
+                            interesting.insert(n);
+                        }
+                        Tx::Res(r) => {
+                            m.resources.insert(r);
                         }
                     }
-                    _ => {
-                        for (t, h, _) in self.reachable(s, a, now) {
-                            if targets.as_ref().is_none_or(|ts| ts.contains(&t)) {
-                                record(t, h);
-                            }
-                        }
+                }
+            }
+        }
+        for slot in self.ix.guards.iter().filter(|g| g.live) {
+            let restricts =
+                slot.deny.contains(a) || slot.allow.as_ref().is_some_and(|al| !al.contains(a));
+            if restricts {
+                interesting.insert(slot.node);
+            }
+        }
+        for &root in roots {
+            match root {
+                Tx::Node(n) if self.is_live(root) => {
+                    interesting.insert(n);
+                }
+                Tx::Res(r) if self.is_live(root) => {
+                    m.resources.insert(r);
+                }
+                _ => {}
+            }
+        }
+        // A resource linked to a project whose path holds something its home path does not.
+        for (r, res) in self.ix.resources.iter().enumerate() {
+            if !res.live || res.links.is_empty() {
+                continue;
+            }
+            let home = &self.ix.nodes[res.home as usize].path;
+            let special = res.links.iter().any(|&l| {
+                self.ix.nodes[l as usize].path.iter().any(|&y| {
+                    interesting.contains(&y)
+                        && home.get(self.ix.depth[y as usize] as usize) != Some(&y)
+                })
+            });
+            if special {
+                m.resources.insert(r as Ix);
+            }
+        }
+        for &r in &m.resources {
+            let home = self.ix.resources[r as usize].home;
+            m.nodes
+                .extend(self.ix.nodes[home as usize].path.iter().copied());
+        }
+        for n in interesting {
+            m.nodes
+                .extend(self.ix.nodes[n as usize].path.iter().copied());
+        }
+        m
+    }
+
+    /// The holdings of (s, a) over the region, segment by segment.
+    fn segments(
+        &self,
+        s: Ix,
+        a: Ix,
+        roots: &[Tx],
+        marks: &Marks,
+        now: i64,
+    ) -> Vec<(Segment, Option<Holding>)> {
+        let hold = |t: Tx| self.holding(s, a, t, now).map(|(h, _)| h);
+        let mut out = Vec::new();
+        let mut seen: FxHashSet<Segment> = FxHashSet::default();
+        for &root in roots {
+            if !self.is_live(root) {
+                continue;
+            }
+            let top = match root {
+                Tx::Res(_) => {
+                    if seen.insert((root, false)) {
+                        out.push(((root, false), hold(root)));
                     }
+                    continue;
+                }
+                Tx::Node(n) => n,
+            };
+            let mut stack = vec![top];
+            let mut linked_in: Vec<Ix> = Vec::new();
+            while let Some(n) = stack.pop() {
+                let slot = &self.ix.nodes[n as usize];
+                linked_in.extend(slot.linked_in.iter().copied());
+                if !marks.nodes.contains(&n) {
+                    // Nothing below n for this pair: one holding for all of it. Resources linked
+                    // in from elsewhere are still looked at below.
+                    self.collect_linked_in(n, &mut linked_in);
+                    if seen.insert((Tx::Node(n), true)) {
+                        out.push(((Tx::Node(n), true), hold(Tx::Node(n))));
+                    }
+                    continue;
+                }
+                if seen.insert((Tx::Node(n), false)) {
+                    out.push(((Tx::Node(n), false), hold(Tx::Node(n))));
+                }
+                let mut common: Option<Option<Holding>> = None;
+                for &r in &slot.homed {
+                    let t = Tx::Res(r);
+                    if !seen.insert((t, false)) {
+                        continue;
+                    }
+                    let h = if marks.resources.contains(&r) {
+                        hold(t)
+                    } else {
+                        common.get_or_insert_with(|| hold(t)).clone()
+                    };
+                    out.push(((t, false), h));
+                }
+                stack.extend(slot.children.iter().copied());
+            }
+            for r in linked_in {
+                let t = Tx::Res(r);
+                if seen.insert((t, false)) && !self.homed_inside(r, top) {
+                    out.push(((t, false), hold(t)));
                 }
             }
         }
         out
     }
 
-    /// Entries for changed targets, aggregated by subtree in the current state's tree.
-    fn entries(
-        &self,
-        changed: FxHashMap<(String, String, Holding), Vec<String>>,
-        _now: Timestamp,
-    ) -> Vec<DiffEntry> {
+    /// Resources linked to projects anywhere below `n` (not `n` itself).
+    fn collect_linked_in(&self, n: Ix, out: &mut Vec<Ix>) {
+        let mut stack: Vec<Ix> = self.ix.nodes[n as usize].children.clone();
+        while let Some(x) = stack.pop() {
+            let slot = &self.ix.nodes[x as usize];
+            out.extend(slot.linked_in.iter().copied());
+            stack.extend(slot.children.iter().copied());
+        }
+    }
+
+    fn homed_inside(&self, r: Ix, top: Ix) -> bool {
+        let home = self.ix.resources[r as usize].home;
+        self.ix.nodes[home as usize]
+            .path
+            .get(self.ix.depth[top as usize] as usize)
+            == Some(&top)
+    }
+
+    /// Diff entries for the changed segments, aggregated by subtree in the current state's tree.
+    fn entries(&self, groups: Groups) -> Vec<DiffEntry> {
         let mut out = Vec::new();
-        for ((subject, action, holding), targets) in changed {
-            let Some(&s) = self.ix.prin_ix.get(subject.as_str()) else {
-                continue;
-            };
-            let set: FxHashSet<Tx> = targets
-                .iter()
-                .filter_map(|t| {
-                    self.ix
-                        .node_ix
-                        .get(t.as_str())
-                        .map(|&n| Tx::Node(n))
-                        .or_else(|| self.ix.res_ix.get(t.as_str()).map(|&r| Tx::Res(r)))
-                })
-                .collect();
-            for (t, subtree) in self.aggregate(&set) {
+        for ((s, a, holding), segments) in groups {
+            for (t, subtree) in self.aggregate(&segments) {
                 out.push(DiffEntry {
                     subject: self.principal_id(s),
                     subject_ref: self.principal_ref(s),
-                    action: action.clone(),
+                    action: self.ix.actions[a as usize].name.to_string(),
                     target: self.target_info(t),
                     subtree,
                     holding: holding.clone(),
@@ -334,11 +481,11 @@ impl OrgEngine {
         out
     }
 
-    /// The fewest entries that say exactly `set`: a node whose whole subtree (its nodes and the
-    /// resources homed there) is in the set is one entry with `subtree: true`.
-    pub(crate) fn aggregate(&self, set: &FxHashSet<Tx>) -> Vec<(Tx, bool)> {
-        let mut nodes: Vec<Ix> = set
-            .iter()
+    /// The fewest entries that say exactly what the segments say: a node whose whole subtree (its
+    /// nodes and the resources homed there) is covered is one entry with `subtree: true`.
+    fn aggregate(&self, segments: &FxHashMap<Tx, bool>) -> Vec<(Tx, bool)> {
+        let mut nodes: Vec<Ix> = segments
+            .keys()
             .filter_map(|t| match t {
                 Tx::Node(n) => Some(*n),
                 Tx::Res(_) => None,
@@ -348,29 +495,35 @@ impl OrgEngine {
         let mut full: FxHashSet<Ix> = FxHashSet::default();
         for &n in &nodes {
             let slot = &self.ix.nodes[n as usize];
-            if slot.children.iter().all(|c| full.contains(c))
-                && slot.homed.iter().all(|&r| set.contains(&Tx::Res(r)))
-            {
+            let whole = segments.get(&Tx::Node(n)) == Some(&true)
+                || (slot.children.iter().all(|c| full.contains(c))
+                    && slot
+                        .homed
+                        .iter()
+                        .all(|&r| segments.contains_key(&Tx::Res(r))));
+            if whole {
                 full.insert(n);
             }
         }
         let mut out = Vec::new();
-        for &t in set {
+        for &t in segments.keys() {
             match t {
                 Tx::Node(n) => {
-                    let parent_full = self.ix.nodes[n as usize]
-                        .parent
-                        .is_some_and(|p| full.contains(&p));
-                    if full.contains(&n) {
-                        if !parent_full {
-                            out.push((t, true));
-                        }
-                    } else {
-                        out.push((t, false));
+                    let path = &self.ix.nodes[n as usize].path;
+                    let parent_full = path[..path.len() - 1].iter().any(|p| full.contains(p));
+                    match (full.contains(&n), parent_full) {
+                        (true, false) => out.push((t, true)),
+                        (false, _) => out.push((t, false)),
+                        (true, true) => {}
                     }
                 }
                 Tx::Res(r) => {
-                    if !full.contains(&self.ix.resources[r as usize].home) {
+                    let home = self.ix.resources[r as usize].home;
+                    if !self.ix.nodes[home as usize]
+                        .path
+                        .iter()
+                        .any(|x| full.contains(x))
+                    {
                         out.push((t, false));
                     }
                 }
@@ -380,33 +533,25 @@ impl OrgEngine {
     }
 }
 
+/// Files a changed segment as a gain, a loss or both (§3.6: a grant that becomes less
+/// conditional is a gain; one that becomes more conditional, a loss).
 fn classify(
-    key: &Key,
-    old: Option<&Holding>,
-    new: Option<&Holding>,
-    gained: &mut FxMap,
-    lost: &mut FxMap,
+    s: Ix,
+    a: Ix,
+    (t, subtree): Segment,
+    old: Option<Holding>,
+    new: Option<Holding>,
+    gained: &mut Groups,
+    lost: &mut Groups,
 ) {
     if old == new {
         return;
     }
-    let (before, after) = (Holding::rank(old), Holding::rank(new));
-    let (subject, action, target) = key.clone();
-    if after >= before
-        && let Some(n) = new
-    {
-        gained
-            .entry((subject.clone(), action.clone(), n.clone()))
-            .or_default()
-            .push(target.clone());
+    let (before, after) = (Holding::rank(old.as_ref()), Holding::rank(new.as_ref()));
+    if let Some(n) = new.filter(|_| after >= before) {
+        gained.entry((s, a, n)).or_default().insert(t, subtree);
     }
-    if after <= before
-        && let Some(o) = old
-    {
-        lost.entry((subject, action, o.clone()))
-            .or_default()
-            .push(target);
+    if let Some(o) = old.filter(|_| after <= before) {
+        lost.entry((s, a, o)).or_default().insert(t, subtree);
     }
 }
-
-type FxMap = FxHashMap<(String, String, Holding), Vec<String>>;

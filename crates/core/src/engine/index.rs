@@ -163,6 +163,17 @@ pub(crate) struct Index {
     pub guards: Vec<GuardSlot>,
     pub guard_ix: FxHashMap<Box<str>, Ix>,
     pub guard_names: FxHashMap<String, Ix>,
+    /// Slots of deleted objects by ID, so that an object put back (an undo) gets its slot back:
+    /// indices stay stable across a dry run, and undone deletes leave no dead slots behind.
+    pub dead: FxHashMap<Box<str>, Ix>,
+}
+
+/// Puts `slot` at `ix`: a revived slot is overwritten, a new one appended.
+fn place<T>(slots: &mut Vec<T>, ix: Ix, slot: T) {
+    match slots.get_mut(ix as usize) {
+        Some(existing) => *existing = slot,
+        None => slots.push(slot),
+    }
 }
 
 pub(crate) const ROOT: Ix = 0;
@@ -214,6 +225,7 @@ impl Index {
             guards: Vec::new(),
             guard_ix: FxHashMap::default(),
             guard_names: FxHashMap::default(),
+            dead: FxHashMap::default(),
         };
         index.node_ix.insert(root_id.as_str().into(), ROOT);
         index.set_catalog(&Catalog::default());
@@ -293,26 +305,33 @@ impl Index {
 
     /// Adds a node under its parent (which must be indexed).
     pub fn add_node(&mut self, id: &NodeId, kind: NodeKind, name: Name, parent: Ix) -> Ix {
-        let ix = self.nodes.len() as Ix;
+        let ix = self
+            .dead
+            .remove(id.as_str())
+            .unwrap_or(self.nodes.len() as Ix);
         let mut path = self.nodes[parent as usize].path.to_vec();
         path.push(ix);
         let cap = self.nodes[parent as usize].cap_inside.clone();
-        self.depth.push((path.len() - 1) as u16);
-        self.nodes.push(NodeSlot {
-            id: id.clone(),
-            kind,
-            name: name.clone(),
-            live: true,
-            parent: Some(parent),
-            path: path.into(),
-            children: Vec::new(),
-            homed: Vec::new(),
-            linked_in: Vec::new(),
-            names: FxHashMap::default(),
-            bindings: Vec::new(),
-            guardrails: Vec::new(),
-            cap_inside: cap,
-        });
+        place(&mut self.depth, ix, (path.len() - 1) as u16);
+        place(
+            &mut self.nodes,
+            ix,
+            NodeSlot {
+                id: id.clone(),
+                kind,
+                name: name.clone(),
+                live: true,
+                parent: Some(parent),
+                path: path.into(),
+                children: Vec::new(),
+                homed: Vec::new(),
+                linked_in: Vec::new(),
+                names: FxHashMap::default(),
+                bindings: Vec::new(),
+                guardrails: Vec::new(),
+                cap_inside: cap,
+            },
+        );
         self.node_ix.insert(id.as_str().into(), ix);
         let p = &mut self.nodes[parent as usize];
         p.children.push(ix);
@@ -349,6 +368,7 @@ impl Index {
         let parent = slot.parent.unwrap_or(ROOT);
         let id = slot.id.clone();
         self.node_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
         let p = &mut self.nodes[parent as usize];
         p.children.retain(|&c| c != ix);
         p.names.remove(&key);
@@ -414,7 +434,10 @@ impl Index {
     // ----- resources -----
 
     pub fn add_resource(&mut self, r: &Resource, home: Ix, links: SmallVec<[Ix; 2]>) -> Ix {
-        let ix = self.resources.len() as Ix;
+        let ix = self
+            .dead
+            .remove(r.id.as_str())
+            .unwrap_or(self.resources.len() as Ix);
         self.nodes[home as usize].homed.push(ix);
         self.nodes[home as usize]
             .names
@@ -422,15 +445,19 @@ impl Index {
         for &l in &links {
             self.nodes[l as usize].linked_in.push(ix);
         }
-        self.resources.push(ResSlot {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            type_name: r.type_name.as_str().into(),
-            live: true,
-            home,
-            links,
-            bindings: Vec::new(),
-        });
+        place(
+            &mut self.resources,
+            ix,
+            ResSlot {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                type_name: r.type_name.as_str().into(),
+                live: true,
+                home,
+                links,
+                bindings: Vec::new(),
+            },
+        );
         self.res_ix.insert(r.id.as_str().into(), ix);
         ix
     }
@@ -470,6 +497,7 @@ impl Index {
         self.nodes[home as usize].homed.retain(|&r| r != ix);
         self.nodes[home as usize].names.remove(&key);
         self.res_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
     }
 
     // ----- principals and groups -----
@@ -481,25 +509,32 @@ impl Index {
         name: Name,
         enabled: bool,
     ) -> Ix {
-        let ix = self.principals.len() as Ix;
+        let ix = self
+            .dead
+            .remove(id.as_str())
+            .unwrap_or(self.principals.len() as Ix);
         self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
         let mut closure = SmallVec::new();
         if kind != PrincipalKind::Group {
             closure.push(ix);
         }
-        self.principals.push(PrinSlot {
-            id: id.clone(),
-            kind,
-            name,
-            live: true,
-            enabled,
-            up: SmallVec::new(),
-            down: Vec::new(),
-            closure,
-            subjects: FxHashSet::default(),
-            grants: Vec::new(),
-            bindings: Vec::new(),
-        });
+        place(
+            &mut self.principals,
+            ix,
+            PrinSlot {
+                id: id.clone(),
+                kind,
+                name,
+                live: true,
+                enabled,
+                up: SmallVec::new(),
+                down: Vec::new(),
+                closure,
+                subjects: FxHashSet::default(),
+                grants: Vec::new(),
+                bindings: Vec::new(),
+            },
+        );
         self.prin_ix.insert(id.as_str().into(), ix);
         ix
     }
@@ -523,6 +558,7 @@ impl Index {
         let (kind, key, id) = (slot.kind, slot.name.confusable_key(), slot.id.clone());
         self.prin_names[kind_slot(kind)].remove(&key);
         self.prin_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
     }
 
     /// Sets (or with `None`, removes) the entry of `member` in `group`, then brings the closure of
@@ -618,17 +654,24 @@ impl Index {
                 ix
             }
             None => {
-                let ix = self.roles.len() as Ix;
-                self.roles.push(RoleSlot {
-                    id: role.id.clone(),
-                    name: role.name.clone(),
-                    live: true,
-                    system: role.system,
-                    statements: role.statements.clone(),
-                    allow: ActionSet::default(),
-                    deny: ActionSet::default(),
-                    bindings: Vec::new(),
-                });
+                let ix = self
+                    .dead
+                    .remove(role.id.as_str())
+                    .unwrap_or(self.roles.len() as Ix);
+                place(
+                    &mut self.roles,
+                    ix,
+                    RoleSlot {
+                        id: role.id.clone(),
+                        name: role.name.clone(),
+                        live: true,
+                        system: role.system,
+                        statements: role.statements.clone(),
+                        allow: ActionSet::default(),
+                        deny: ActionSet::default(),
+                        bindings: Vec::new(),
+                    },
+                );
                 self.role_ix.insert(role.id.as_str().into(), ix);
                 ix
             }
@@ -644,6 +687,7 @@ impl Index {
         let (key, id) = (slot.name.confusable_key(), slot.id.clone());
         self.role_names.remove(&key);
         self.role_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
     }
 
     /// Recompiles a role's action sets and re-grants its bindings.
@@ -662,16 +706,23 @@ impl Index {
     }
 
     pub fn add_binding(&mut self, b: &Binding, principal: Ix, role: Ix, scope: Tx) -> Ix {
-        let ix = self.bindings.len() as Ix;
-        self.bindings.push(BindSlot {
-            id: b.id.clone(),
-            live: true,
-            principal,
-            role,
-            scope,
-            expires: b.expires_at.map_or(i64::MAX, |t| t.millis()),
-            conditions: (!b.conditions.is_empty()).then(|| Box::new(b.conditions.clone())),
-        });
+        let ix = self
+            .dead
+            .remove(b.id.as_str())
+            .unwrap_or(self.bindings.len() as Ix);
+        place(
+            &mut self.bindings,
+            ix,
+            BindSlot {
+                id: b.id.clone(),
+                live: true,
+                principal,
+                role,
+                scope,
+                expires: b.expires_at.map_or(i64::MAX, |t| t.millis()),
+                conditions: (!b.conditions.is_empty()).then(|| Box::new(b.conditions.clone())),
+            },
+        );
         self.bind_ix.insert(b.id.as_str().into(), ix);
         self.principals[principal as usize].bindings.push(ix);
         self.roles[role as usize].bindings.push(ix);
@@ -689,6 +740,7 @@ impl Index {
         slot.live = false;
         let (p, r, scope, id) = (slot.principal, slot.role, slot.scope, slot.id.clone());
         self.bind_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
         self.principals[p as usize].bindings.retain(|&b| b != ix);
         self.roles[r as usize].bindings.retain(|&b| b != ix);
         match scope {
@@ -760,16 +812,23 @@ impl Index {
                 ix
             }
             None => {
-                let ix = self.guards.len() as Ix;
-                self.guards.push(GuardSlot {
-                    id: g.id.clone(),
-                    name: g.name.clone(),
-                    live: true,
-                    node,
-                    statements: g.statements.clone(),
-                    allow,
-                    deny,
-                });
+                let ix = self
+                    .dead
+                    .remove(g.id.as_str())
+                    .unwrap_or(self.guards.len() as Ix);
+                place(
+                    &mut self.guards,
+                    ix,
+                    GuardSlot {
+                        id: g.id.clone(),
+                        name: g.name.clone(),
+                        live: true,
+                        node,
+                        statements: g.statements.clone(),
+                        allow,
+                        deny,
+                    },
+                );
                 self.guard_ix.insert(g.id.as_str().into(), ix);
                 ix
             }
@@ -786,6 +845,7 @@ impl Index {
         let (node, key, id) = (slot.node, slot.name.confusable_key(), slot.id.clone());
         self.guard_names.remove(&key);
         self.guard_ix.remove(id.as_str());
+        self.dead.insert(id.as_str().into(), ix);
         self.nodes[node as usize].guardrails.retain(|&x| x != ix);
         self.recompute_caps(node);
     }
