@@ -219,13 +219,13 @@ impl OrgEngine {
                     }
                 }
                 ObjectKey::Principal(id) => {
-                    if let Some(&p) = ix.prin_ix.get(id.as_str()) {
-                        if ix.principals[p as usize].kind != PrincipalKind::Group {
-                            region.subjects.insert(p);
-                            for &g in &ix.principals[p as usize].closure {
-                                for &b in &ix.principals[g as usize].bindings {
-                                    self.touch_binding(b, region, false);
-                                }
+                    if let Some(&p) = ix.prin_ix.get(id.as_str())
+                        && ix.principals[p as usize].kind != PrincipalKind::Group
+                    {
+                        region.subjects.insert(p);
+                        for &g in &ix.principals[p as usize].closure {
+                            for &b in &ix.principals[g as usize].bindings {
+                                self.touch_binding(b, region, false);
                             }
                         }
                     }
