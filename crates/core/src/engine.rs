@@ -477,11 +477,14 @@ impl OrgEngine {
 
     /// Resolves a target given as text in a question (ID first: the fast path).
     pub(crate) fn target_arg(&self, s: &str) -> Result<Tx, QueryError> {
-        if let Some(&n) = self.ix.node_ix.get(s) {
-            return Ok(Tx::Node(n));
-        }
-        if let Some(&r) = self.ix.res_ix.get(s) {
-            return Ok(Tx::Res(r));
+        // IDs name their kind by prefix: one lookup, in the right map.
+        let by_id = if s.starts_with("res_") {
+            self.ix.res_ix.get(s).map(|&r| Tx::Res(r))
+        } else {
+            self.ix.node_ix.get(s).map(|&n| Tx::Node(n))
+        };
+        if let Some(t) = by_id {
+            return Ok(t);
         }
         let r = TargetRef::parse(s).ok_or_else(|| QueryError::BadReference {
             field: "target",
