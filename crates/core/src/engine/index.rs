@@ -690,8 +690,13 @@ impl Index {
         self.dead.insert(id.as_str().into(), ix);
     }
 
-    /// Recompiles a role's action sets and re-grants its bindings.
+    /// Recompiles a role's action sets and re-grants its bindings (their old grants are found
+    /// through the old sets, so they go first).
     fn recompile_role(&mut self, r: Ix) {
+        let bindings = self.roles[r as usize].bindings.clone();
+        for &b in &bindings {
+            self.ungrant(b);
+        }
         let statements = std::mem::take(&mut self.roles[r as usize].statements);
         let allow = self.matched(&statements, Effect::Allow);
         let deny = self.matched(&statements, Effect::Deny);
@@ -699,8 +704,7 @@ impl Index {
         slot.statements = statements;
         slot.allow = allow;
         slot.deny = deny;
-        for b in slot.bindings.clone() {
-            self.ungrant(b);
+        for b in bindings {
             self.grant(b);
         }
     }
