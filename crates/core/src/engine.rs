@@ -526,8 +526,7 @@ impl OrgEngine {
                 Some(&self.ix.resources[r as usize].name),
             ),
         };
-        let mut parts: Vec<&str> = self.ix.nodes[node as usize]
-            .path
+        let mut parts: Vec<&str> = self.ix.paths[node as usize]
             .iter()
             .map(|&a| self.ix.nodes[a as usize].name.as_str())
             .collect();

@@ -620,11 +620,26 @@ fn principals_in_use_need_cascade_to_be_deleted() {
 fn updating_a_role_takes_away_what_it_no_longer_grants() {
     let mut o = org();
     o.user("alice");
-    let stmt = |a: &str| Statement { effect: Effect::Allow, actions: vec![ActionPattern::parse(a).unwrap()], classes: vec![] };
-    o.run(Command::CreateRole { name: n("r"), statements: vec![stmt("vm.read")] }).unwrap();
+    let stmt = |a: &str| Statement {
+        effect: Effect::Allow,
+        actions: vec![ActionPattern::parse(a).unwrap()],
+        classes: vec![],
+    };
+    o.run(Command::CreateRole {
+        name: n("r"),
+        statements: vec![stmt("vm.read")],
+    })
+    .unwrap();
     o.bind("user:alice", "r", "acme").unwrap();
     assert!(o.allowed("user:alice", "vm.read", "acme"));
-    o.run(Command::UpdateRole { role: NamedRef::Name(n("r")), statements: vec![stmt("vm.power")] }).unwrap();
-    assert!(!o.allowed("user:alice", "vm.read", "acme"), "the old grant is gone");
+    o.run(Command::UpdateRole {
+        role: NamedRef::Name(n("r")),
+        statements: vec![stmt("vm.power")],
+    })
+    .unwrap();
+    assert!(
+        !o.allowed("user:alice", "vm.read", "acme"),
+        "the old grant is gone"
+    );
     assert!(o.allowed("user:alice", "vm.power", "acme"));
 }

@@ -195,14 +195,14 @@ impl OrgEngine {
         }
         let mut candidates: FxHashSet<Tx> = FxHashSet::default();
         let mut visited: FxHashSet<Ix> = FxHashSet::default();
-        for &s in &self.ix.principals[p as usize].closure {
+        for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if g.deny || g.expires <= now {
+                if g.deny() || self.expiry(g) <= now {
                     continue;
                 }
-                match g.scope {
+                match g.scope() {
                     Tx::Res(_) => {
-                        candidates.insert(g.scope);
+                        candidates.insert(g.scope());
                     }
                     Tx::Node(x) => self.collect_subtree(x, &mut visited, &mut candidates),
                 }

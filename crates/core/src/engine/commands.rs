@@ -476,12 +476,9 @@ impl OrgEngine {
         let mut permit = None;
         if let Some(l) = limits {
             permit = Some(az.require_instance_admin()?);
-            let deepest = self
-                .ix
-                .nodes
-                .iter()
-                .filter(|n| n.live)
-                .map(|n| n.depth())
+            let deepest = (0..self.ix.nodes.len())
+                .filter(|&n| self.ix.nodes[n].live)
+                .map(|n| self.ix.depth[n] as usize)
                 .max()
                 .unwrap_or(0);
             if self.ix.node_count > l.max_nodes || deepest > l.max_depth as usize {
@@ -526,7 +523,7 @@ impl OrgEngine {
                 max: limits.max_nodes,
             });
         }
-        if self.ix.nodes[p as usize].depth() + 1 > limits.max_depth as usize {
+        if (self.ix.depth[p as usize] as usize) + 1 > limits.max_depth as usize {
             return Err(CommandError::Limit {
                 limit: LimitKind::Depth,
                 max: limits.max_depth,
@@ -573,11 +570,11 @@ impl OrgEngine {
             permit = Some(az.require("iam.node.move", Tx::Node(n))?);
             az.require_at_destination("iam.node.create", Tx::Node(p))?;
             self.check_container(p)?;
-            if self.ix.nodes[p as usize].path.contains(&n) {
+            if self.ix.paths[p as usize].contains(&n) {
                 return Err(CommandError::Rule(Rule::MoveIntoOwnSubtree));
             }
             let max = self.model.org.limits.max_depth;
-            if self.ix.nodes[p as usize].depth() + 1 + self.subtree_height(n) > max as usize {
+            if (self.ix.depth[p as usize] as usize) + 1 + self.subtree_height(n) > max as usize {
                 return Err(CommandError::Limit {
                     limit: LimitKind::Depth,
                     max,
@@ -704,10 +701,10 @@ impl OrgEngine {
     }
 
     fn subtree_height(&self, n: Ix) -> usize {
-        let base = self.ix.nodes[n as usize].depth();
+        let base = (self.ix.depth[n as usize] as usize);
         self.subtree_nodes(n)
             .iter()
-            .map(|&x| self.ix.nodes[x as usize].depth() - base)
+            .map(|&x| (self.ix.depth[x as usize] as usize) - base)
             .max()
             .unwrap_or(0)
     }

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 use super::OrgEngine;
 use super::index::{Grant, Ix, ROOT, Tx};
 use crate::error::QueryError;
-use crate::model::{Conditions, PrincipalKind, RequestContext};
+use crate::model::{Conditions, RequestContext};
 use crate::time::Timestamp;
 
 /// The answer to `check`.
@@ -98,12 +98,12 @@ impl OrgEngine {
         let nodes = &self.ix.nodes;
         let mut paths = SmallVec::new();
         match t {
-            Tx::Node(n) => paths.push(&*nodes[n as usize].path),
+            Tx::Node(n) => paths.push(&self.ix.paths[n as usize][..]),
             Tx::Res(r) => {
                 let res = &self.ix.resources[r as usize];
-                paths.push(&*nodes[res.home as usize].path);
+                paths.push(&self.ix.paths[res.home as usize][..]);
                 for &l in &res.links {
-                    paths.push(&*nodes[l as usize].path);
+                    paths.push(&self.ix.paths[l as usize][..]);
                 }
             }
         }
@@ -142,16 +142,36 @@ impl OrgEngine {
     }
 
     pub(crate) fn is_enabled_subject(&self, p: Ix) -> bool {
-        let slot = &self.ix.principals[p as usize];
-        slot.live && slot.enabled && slot.kind != PrincipalKind::Group
+        self.ix
+            .hot
+            .get(p as usize)
+            .is_some_and(|h| h.enabled_subject)
     }
 
+    /// The grants of principal `s` for action `a`.
     #[inline]
     pub(crate) fn grants(&self, s: Ix, a: Ix) -> &[Grant] {
-        self.ix.principals[s as usize]
+        self.ix
             .grants
             .get(a as usize)
+            .and_then(|m| m.get(&s))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// When the grant's binding stops applying (`i64::MAX`: never).
+    #[inline]
+    pub(crate) fn expiry(&self, g: &Grant) -> i64 {
+        if g.special() {
+            self.ix.bindings[g.binding() as usize].expires
+        } else {
+            i64::MAX
+        }
+    }
+
+    /// Whether the grant's binding has conditions.
+    #[inline]
+    pub(crate) fn is_conditional(&self, g: &Grant) -> bool {
+        g.special() && self.ix.bindings[g.binding() as usize].conditions.is_some()
     }
 
     pub(crate) fn conditions_of(&self, g: &Grant) -> &Conditions {
@@ -159,7 +179,7 @@ impl OrgEngine {
             mfa: false,
             source_cidrs: Vec::new(),
         };
-        self.ix.bindings[g.binding as usize]
+        self.ix.bindings[g.binding() as usize]
             .conditions
             .as_deref()
             .unwrap_or(&NONE)
@@ -180,16 +200,21 @@ impl OrgEngine {
         let cover = self.cover(t);
         let mut allowed = false;
         let mut valid_until = i64::MAX;
-        for &s in &self.ix.principals[p as usize].closure {
+        for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if g.expires <= now || !self.covers(&cover, g.scope) {
+                if !self.covers(&cover, g.scope()) {
                     continue;
                 }
-                if g.conditional && !self.conditions_of(g).met_by(ctx) {
-                    continue;
+                if g.special() {
+                    let expires = self.expiry(g);
+                    if expires <= now
+                        || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
+                    {
+                        continue;
+                    }
+                    valid_until = valid_until.min(expires);
                 }
-                valid_until = valid_until.min(g.expires);
-                if g.deny {
+                if g.deny() {
                     return (false, valid_until);
                 }
                 allowed = true;
@@ -212,15 +237,15 @@ impl OrgEngine {
         }
         let cover = self.cover(t);
         let mut allowed = false;
-        for &s in &self.ix.principals[p as usize].closure {
+        for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if g.expires <= now
-                    || !self.covers(&cover, g.scope)
-                    || (g.conditional && !self.conditions_of(g).met_by(ctx))
+                if self.expiry(g) <= now
+                    || !self.covers(&cover, g.scope())
+                    || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
                 {
                     continue;
                 }
-                if g.deny {
+                if g.deny() {
                     return false;
                 }
                 allowed = true;
@@ -245,12 +270,12 @@ impl OrgEngine {
         let mut conditions: Vec<Conditions> = Vec::new();
         let mut unless: Vec<Conditions> = Vec::new();
         let mut via: SmallVec<[Ix; 4]> = SmallVec::new();
-        for &s in &self.ix.principals[p as usize].closure {
+        for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if g.expires <= now || !self.covers(&cover, g.scope) {
+                if self.expiry(g) <= now || !self.covers(&cover, g.scope()) {
                     continue;
                 }
-                match (g.deny, g.conditional) {
+                match (g.deny(), self.is_conditional(g)) {
                     (true, false) => return None,
                     (true, true) => unless.push(self.conditions_of(g).clone()),
                     (false, conditional) => {

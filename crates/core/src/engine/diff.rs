@@ -223,7 +223,7 @@ impl OrgEngine {
                         && ix.principals[p as usize].kind != PrincipalKind::Group
                     {
                         region.subjects.insert(p);
-                        for &g in &ix.principals[p as usize].closure {
+                        for &g in &ix.hot[p as usize].closure {
                             for &b in &ix.principals[g as usize].bindings {
                                 self.touch_binding(b, region, false);
                             }
@@ -313,12 +313,12 @@ impl OrgEngine {
         let mut m = Marks::default();
         let mut interesting: FxHashSet<Ix> = FxHashSet::default();
         if self.ix.principals.get(s as usize).is_some_and(|p| p.live) {
-            for &g in &self.ix.principals[s as usize].closure {
+            for &g in &self.ix.hot[s as usize].closure {
                 for grant in self.grants(g, a) {
-                    if grant.expires <= now {
+                    if self.expiry(grant) <= now {
                         continue;
                     }
-                    match grant.scope {
+                    match grant.scope() {
                         Tx::Node(n) => {
                             interesting.insert(n);
                         }
@@ -352,9 +352,9 @@ impl OrgEngine {
             if !res.live || res.links.is_empty() {
                 continue;
             }
-            let home = &self.ix.nodes[res.home as usize].path;
+            let home = &self.ix.paths[res.home as usize];
             let special = res.links.iter().any(|&l| {
-                self.ix.nodes[l as usize].path.iter().any(|&y| {
+                self.ix.paths[l as usize].iter().any(|&y| {
                     interesting.contains(&y)
                         && home.get(self.ix.depth[y as usize] as usize) != Some(&y)
                 })
@@ -365,12 +365,10 @@ impl OrgEngine {
         }
         for &r in &m.resources {
             let home = self.ix.resources[r as usize].home;
-            m.nodes
-                .extend(self.ix.nodes[home as usize].path.iter().copied());
+            m.nodes.extend(self.ix.paths[home as usize].iter().copied());
         }
         for n in interesting {
-            m.nodes
-                .extend(self.ix.nodes[n as usize].path.iter().copied());
+            m.nodes.extend(self.ix.paths[n as usize].iter().copied());
         }
         m
     }
@@ -454,10 +452,7 @@ impl OrgEngine {
 
     fn homed_inside(&self, r: Ix, top: Ix) -> bool {
         let home = self.ix.resources[r as usize].home;
-        self.ix.nodes[home as usize]
-            .path
-            .get(self.ix.depth[top as usize] as usize)
-            == Some(&top)
+        self.ix.paths[home as usize].get(self.ix.depth[top as usize] as usize) == Some(&top)
     }
 
     /// Diff entries for the changed segments, aggregated by subtree in the current state's tree.
@@ -509,7 +504,7 @@ impl OrgEngine {
         for &t in segments.keys() {
             match t {
                 Tx::Node(n) => {
-                    let path = &self.ix.nodes[n as usize].path;
+                    let path = &self.ix.paths[n as usize];
                     let parent_full = path[..path.len() - 1].iter().any(|p| full.contains(p));
                     match (full.contains(&n), parent_full) {
                         (true, false) => out.push((t, true)),
@@ -519,8 +514,7 @@ impl OrgEngine {
                 }
                 Tx::Res(r) => {
                     let home = self.ix.resources[r as usize].home;
-                    if !self.ix.nodes[home as usize]
-                        .path
+                    if !self.ix.paths[home as usize]
                         .iter()
                         .any(|x| full.contains(x))
                     {

@@ -142,7 +142,7 @@ impl OrgEngine {
         let action_name = &self.ix.actions[a as usize].name;
         let class = self.ix.actions[a as usize].class;
         let (mut allowed_by, mut denied_by, mut not_applied) = (Vec::new(), Vec::new(), Vec::new());
-        for &s in &self.ix.principals[p as usize].closure {
+        for &s in &self.ix.hot[p as usize].closure {
             for &b in &self.ix.principals[s as usize].bindings {
                 let slot = &self.ix.bindings[b as usize];
                 if !self.covers(&cover, slot.scope) {
@@ -310,7 +310,7 @@ impl OrgEngine {
                 Tx::Res(r) => self.ix.resources[r as usize].home,
             };
             let cover = self.cover(t);
-            let alternatives = self.ix.principals[p as usize]
+            let alternatives = self.ix.hot[p as usize]
                 .closure
                 .iter()
                 .copied()

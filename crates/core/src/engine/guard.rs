@@ -248,7 +248,7 @@ impl OrgEngine {
             }
         }
         // Excludes still apply: the user must be in the group after all.
-        users.retain(|&u| self.ix.principals[u as usize].closure.contains(&g));
+        users.retain(|&u| self.ix.hot[u as usize].closure.contains(&g));
         users
     }
 
@@ -267,10 +267,10 @@ impl OrgEngine {
             let Some(&a) = self.ix.action_ix.get(*name) else {
                 return false;
             };
-            let denied = slot.closure.iter().any(|&s| {
+            let denied = self.ix.hot[u as usize].closure.iter().any(|&s| {
                 self.grants(s, a)
                     .iter()
-                    .any(|g| g.deny && g.scope == root && g.expires > now)
+                    .any(|g| g.deny() && g.scope() == root && self.expiry(g) > now)
             });
             !denied
         })

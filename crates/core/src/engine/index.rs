@@ -3,6 +3,7 @@
 //! touches only its own entries: a binding its grants, a membership the subjects below it, a move
 //! or guardrail the subtree below it (§3.6).
 
+use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -40,8 +41,6 @@ pub(crate) struct NodeSlot {
     pub name: Name,
     pub live: bool,
     pub parent: Option<Ix>,
-    /// From the root to this node, both included: `path[d]` is the ancestor at depth `d`.
-    pub path: Box<[Ix]>,
     pub children: Vec<Ix>,
     pub homed: Vec<Ix>,
     pub linked_in: Vec<Ix>,
@@ -51,12 +50,6 @@ pub(crate) struct NodeSlot {
     pub guardrails: Vec<Ix>,
     /// What the guardrails at this node and above permit strictly inside it.
     pub cap_inside: Cap,
-}
-
-impl NodeSlot {
-    pub fn depth(&self) -> usize {
-        self.path.len() - 1
-    }
 }
 
 pub(crate) struct ResSlot {
@@ -76,14 +69,68 @@ pub(crate) enum Standing {
     Excluded,
 }
 
-/// One allow or deny of one binding for one action, where checks look it up.
-#[derive(Clone, Copy, Debug)]
+/// One allow or deny of one binding for one action, where checks look it up: 8 bytes, so that a
+/// principal's grants for an action sit in a cache line or two. Expiry and conditions live on the
+/// binding; a grant only says whether it has any (`special`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Grant {
-    pub binding: Ix,
-    pub scope: Tx,
-    pub deny: bool,
-    pub conditional: bool,
-    pub expires: i64,
+    scope: u32,
+    binding: Ix,
+}
+
+const SCOPE_IS_RESOURCE: u32 = 1 << 31;
+const GRANT_DENIES: u32 = 1 << 30;
+const GRANT_SPECIAL: u32 = 1 << 29;
+const SCOPE_INDEX: u32 = GRANT_SPECIAL - 1;
+
+impl Grant {
+    fn new(binding: Ix, scope: Tx, deny: bool, special: bool) -> Grant {
+        let (ix, resource) = match scope {
+            Tx::Node(n) => (n, 0),
+            Tx::Res(r) => (r, SCOPE_IS_RESOURCE),
+        };
+        let flags = resource
+            | if deny { GRANT_DENIES } else { 0 }
+            | if special { GRANT_SPECIAL } else { 0 };
+        Grant {
+            scope: (ix & SCOPE_INDEX) | flags,
+            binding,
+        }
+    }
+    /// Where the binding applies.
+    #[inline]
+    pub fn scope(&self) -> Tx {
+        let ix = self.scope & SCOPE_INDEX;
+        if self.scope & SCOPE_IS_RESOURCE != 0 {
+            Tx::Res(ix)
+        } else {
+            Tx::Node(ix)
+        }
+    }
+    /// A deny (else an allow).
+    #[inline]
+    pub fn deny(&self) -> bool {
+        self.scope & GRANT_DENIES != 0
+    }
+    /// The binding expires or has conditions: look at it.
+    #[inline]
+    pub fn special(&self) -> bool {
+        self.scope & GRANT_SPECIAL != 0
+    }
+    /// The binding.
+    #[inline]
+    pub fn binding(&self) -> Ix {
+        self.binding
+    }
+}
+
+/// What a check reads of a principal, apart from the rest so that it stays in cache.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrinHot {
+    /// For subjects: itself and every group that contains it (§3.5 step 1).
+    pub closure: SmallVec<[Ix; 6]>,
+    /// A live, enabled user or service account.
+    pub enabled_subject: bool,
 }
 
 pub(crate) struct PrinSlot {
@@ -96,12 +143,8 @@ pub(crate) struct PrinSlot {
     pub up: SmallVec<[(Ix, Standing); 4]>,
     /// For groups: the principals with entries in it.
     pub down: Vec<Ix>,
-    /// For subjects: itself and every group that contains it (§3.5 step 1).
-    pub closure: SmallVec<[Ix; 8]>,
     /// For groups: every subject it contains, transitively, excludes applied.
     pub subjects: FxHashSet<Ix>,
-    /// Grants by action index.
-    pub grants: Vec<Vec<Grant>>,
     pub bindings: Vec<Ix>,
 }
 
@@ -142,26 +185,33 @@ pub(crate) struct GuardSlot {
 /// Objects by dense index, and IDs to indices.
 pub(crate) struct Index {
     pub actions: Vec<ActionSlot>,
-    pub action_ix: FxHashMap<Box<str>, Ix>,
+    pub action_ix: FxHashMap<CompactString, Ix>,
     pub all_actions: ActionSet,
     pub nodes: Vec<NodeSlot>,
     /// Each node's depth (root 0), apart from the slots so that the check loop stays in cache.
     pub depth: Vec<u16>,
-    pub node_ix: FxHashMap<Box<str>, Ix>,
+    /// Each node's path from the root to itself, both included: `paths[n][d]` is the ancestor
+    /// of `n` at depth `d`. Apart from the slots, for the same reason.
+    pub paths: Vec<NodePath>,
+    pub node_ix: FxHashMap<CompactString, Ix>,
     pub node_count: u32,
     pub resources: Vec<ResSlot>,
-    pub res_ix: FxHashMap<Box<str>, Ix>,
+    pub res_ix: FxHashMap<CompactString, Ix>,
     pub principals: Vec<PrinSlot>,
-    pub prin_ix: FxHashMap<Box<str>, Ix>,
+    /// By principal: what a check reads.
+    pub hot: Vec<PrinHot>,
+    /// By action, then principal: the grants.
+    pub grants: Vec<FxHashMap<Ix, Vec<Grant>>>,
+    pub prin_ix: FxHashMap<CompactString, Ix>,
     /// Per principal kind (user, service account, group): confusable key → index.
     pub prin_names: [FxHashMap<String, Ix>; 3],
     pub roles: Vec<RoleSlot>,
-    pub role_ix: FxHashMap<Box<str>, Ix>,
+    pub role_ix: FxHashMap<CompactString, Ix>,
     pub role_names: FxHashMap<String, Ix>,
     pub bindings: Vec<BindSlot>,
-    pub bind_ix: FxHashMap<Box<str>, Ix>,
+    pub bind_ix: FxHashMap<CompactString, Ix>,
     pub guards: Vec<GuardSlot>,
-    pub guard_ix: FxHashMap<Box<str>, Ix>,
+    pub guard_ix: FxHashMap<CompactString, Ix>,
     pub guard_names: FxHashMap<String, Ix>,
     /// Slots of deleted objects by ID, so that an object put back (an undo) gets its slot back:
     /// indices stay stable across a dry run, and undone deletes leave no dead slots behind.
@@ -177,6 +227,9 @@ fn place<T>(slots: &mut Vec<T>, ix: Ix, slot: T) {
 }
 
 pub(crate) const ROOT: Ix = 0;
+
+/// A node's path from the root; inline up to the default depth limit.
+pub(crate) type NodePath = SmallVec<[Ix; 12]>;
 
 pub(crate) fn kind_slot(kind: PrincipalKind) -> usize {
     match kind {
@@ -195,7 +248,6 @@ impl Index {
             name: root_name,
             live: true,
             parent: None,
-            path: Box::new([ROOT]),
             children: Vec::new(),
             homed: Vec::new(),
             linked_in: Vec::new(),
@@ -210,11 +262,14 @@ impl Index {
             all_actions: ActionSet::default(),
             nodes: vec![root],
             depth: vec![0],
+            paths: vec![SmallVec::from_slice(&[ROOT])],
             node_ix: FxHashMap::default(),
             node_count: 0,
             resources: Vec::new(),
             res_ix: FxHashMap::default(),
             principals: Vec::new(),
+            hot: Vec::new(),
+            grants: Vec::new(),
             prin_ix: FxHashMap::default(),
             prin_names: Default::default(),
             roles: Vec::new(),
@@ -309,10 +364,11 @@ impl Index {
             .dead
             .remove(id.as_str())
             .unwrap_or(self.nodes.len() as Ix);
-        let mut path = self.nodes[parent as usize].path.to_vec();
+        let mut path = self.paths[parent as usize].to_vec();
         path.push(ix);
         let cap = self.nodes[parent as usize].cap_inside.clone();
         place(&mut self.depth, ix, (path.len() - 1) as u16);
+        place(&mut self.paths, ix, NodePath::from_vec(path));
         place(
             &mut self.nodes,
             ix,
@@ -322,7 +378,6 @@ impl Index {
                 name: name.clone(),
                 live: true,
                 parent: Some(parent),
-                path: path.into(),
                 children: Vec::new(),
                 homed: Vec::new(),
                 linked_in: Vec::new(),
@@ -379,10 +434,10 @@ impl Index {
         let mut stack = vec![top];
         while let Some(n) = stack.pop() {
             let parent = self.nodes[n as usize].parent.unwrap_or(ROOT);
-            let mut path = self.nodes[parent as usize].path.to_vec();
+            let mut path = self.paths[parent as usize].to_vec();
             path.push(n);
             self.depth[n as usize] = (path.len() - 1) as u16;
-            self.nodes[n as usize].path = path.into();
+            self.paths[n as usize] = NodePath::from_vec(path);
             stack.extend(self.nodes[n as usize].children.iter().copied());
         }
     }
@@ -514,10 +569,20 @@ impl Index {
             .remove(id.as_str())
             .unwrap_or(self.principals.len() as Ix);
         self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
-        let mut closure = SmallVec::new();
-        if kind != PrincipalKind::Group {
-            closure.push(ix);
-        }
+        let subject = kind != PrincipalKind::Group;
+        let closure = if subject {
+            SmallVec::from_slice(&[ix])
+        } else {
+            SmallVec::new()
+        };
+        place(
+            &mut self.hot,
+            ix,
+            PrinHot {
+                closure,
+                enabled_subject: subject && enabled,
+            },
+        );
         place(
             &mut self.principals,
             ix,
@@ -529,9 +594,7 @@ impl Index {
                 enabled,
                 up: SmallVec::new(),
                 down: Vec::new(),
-                closure,
                 subjects: FxHashSet::default(),
-                grants: Vec::new(),
                 bindings: Vec::new(),
             },
         );
@@ -545,6 +608,7 @@ impl Index {
         let old_key = slot.name.confusable_key();
         slot.name = name.clone();
         slot.enabled = enabled;
+        self.hot[ix as usize].enabled_subject = kind != PrincipalKind::Group && enabled;
         self.prin_names[kind_slot(kind)].remove(&old_key);
         self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
     }
@@ -553,8 +617,7 @@ impl Index {
     pub fn remove_principal(&mut self, ix: Ix) {
         let slot = &mut self.principals[ix as usize];
         slot.live = false;
-        slot.closure.clear();
-        slot.grants = Vec::new();
+        self.hot[ix as usize] = PrinHot::default();
         let (kind, key, id) = (slot.kind, slot.name.confusable_key(), slot.id.clone());
         self.prin_names[kind_slot(kind)].remove(&key);
         self.prin_ix.remove(id.as_str());
@@ -591,25 +654,25 @@ impl Index {
     /// Recomputes one subject's closure and the inverse `subjects` sets it changes.
     fn refresh_closure(&mut self, s: Ix) {
         let new = self.compute_closure(s);
-        let old = std::mem::take(&mut self.principals[s as usize].closure);
+        let old = std::mem::take(&mut self.hot[s as usize].closure);
         for &g in old.iter().filter(|g| **g != s && !new.contains(g)) {
             self.principals[g as usize].subjects.remove(&s);
         }
         for &g in new.iter().filter(|g| **g != s && !old.contains(g)) {
             self.principals[g as usize].subjects.insert(s);
         }
-        self.principals[s as usize].closure = new;
+        self.hot[s as usize].closure = new;
     }
 
     /// `s` and every group containing it (§3.3): up through `In` entries, never into a group
     /// where `s` itself is excluded.
-    pub fn compute_closure(&self, s: Ix) -> SmallVec<[Ix; 8]> {
+    pub fn compute_closure(&self, s: Ix) -> SmallVec<[Ix; 6]> {
         let own = &self.principals[s as usize].up;
         let excluded = |g: Ix| {
             own.iter()
                 .any(|(x, st)| *x == g && *st == Standing::Excluded)
         };
-        let mut out: SmallVec<[Ix; 8]> = SmallVec::new();
+        let mut out: SmallVec<[Ix; 6]> = SmallVec::new();
         out.push(s);
         let mut stack: SmallVec<[Ix; 8]> = own
             .iter()
@@ -756,22 +819,19 @@ impl Index {
     fn grant(&mut self, b: Ix) {
         let slot = &self.bindings[b as usize];
         let role = &self.roles[slot.role as usize];
-        let base = Grant {
-            binding: b,
-            scope: slot.scope,
-            deny: false,
-            conditional: slot.conditions.is_some(),
-            expires: slot.expires,
-        };
+        let special = slot.expires != i64::MAX || slot.conditions.is_some();
+        let (p, scope) = (slot.principal, slot.scope);
         let denies: Vec<Ix> = role.deny.iter().collect();
         let allows: Vec<Ix> = role.allow.minus(&role.deny).iter().collect();
-        let grants = &mut self.principals[slot.principal as usize].grants;
         for (actions, deny) in [(denies, true), (allows, false)] {
             for a in actions {
-                if grants.len() <= a as usize {
-                    grants.resize_with(a as usize + 1, Vec::new);
+                if self.grants.len() <= a as usize {
+                    self.grants.resize_with(a as usize + 1, FxHashMap::default);
                 }
-                grants[a as usize].push(Grant { deny, ..base });
+                self.grants[a as usize]
+                    .entry(p)
+                    .or_default()
+                    .push(Grant::new(b, scope, deny, special));
             }
         }
     }
@@ -779,11 +839,17 @@ impl Index {
     fn ungrant(&mut self, b: Ix) {
         let slot = &self.bindings[b as usize];
         let role = &self.roles[slot.role as usize];
+        let p = slot.principal;
         let touched: Vec<Ix> = role.allow.iter().chain(role.deny.iter()).collect();
-        let grants = &mut self.principals[slot.principal as usize].grants;
         for a in touched {
-            if let Some(list) = grants.get_mut(a as usize) {
+            let Some(by_principal) = self.grants.get_mut(a as usize) else {
+                continue;
+            };
+            if let Some(list) = by_principal.get_mut(&p) {
                 list.retain(|g| g.binding != b);
+                if list.is_empty() {
+                    by_principal.remove(&p);
+                }
             }
         }
     }

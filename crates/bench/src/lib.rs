@@ -1,0 +1,9 @@
+//! `canopy-bench`: reference workloads for Canopy's engine (DESIGN §7), a harness that times
+//! checks, and the same workload in peer engines (cedar-policy, casbin) for comparison. Kept out
+//! of the product binary.
+
+pub mod engine;
+pub mod measure;
+pub mod peers;
+pub mod semantics;
+pub mod workload;
