@@ -8,6 +8,7 @@ use canopy_core::model::{OrgModel, RequestContext};
 use serde::Serialize;
 use std::hint::black_box;
 
+use crate::changes::{ChangeError, Changes};
 use crate::measure::{self, Latency};
 use crate::peers::casbin::{CasbinError, CasbinPeer};
 use crate::peers::cedar::{CedarError, CedarPeer};
@@ -59,6 +60,9 @@ pub enum BenchError {
     /// The casbin model could not be built.
     #[error(transparent)]
     Casbin(#[from] CasbinError),
+    /// A change could not be measured.
+    #[error("changes: {0}")]
+    Changes(#[from] ChangeError),
 }
 
 /// The size of the generated organisation.
@@ -113,6 +117,9 @@ pub struct Report {
     pub peak_rss_mib: f64,
     /// The peers on the same workload and requests.
     pub peers: Peers,
+    /// Listing, changes and diffs, after the checks and the peers.
+    #[serde(flatten)]
+    pub changes: Changes,
 }
 
 impl Report {
@@ -135,7 +142,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
         guardrails: model.guardrails.len(),
     };
     let (engine, build_ns) = measure::timed(|| OrgEngine::from_model(model, 1));
-    let engine = engine?;
+    let mut engine = engine?;
     let (latency, answers) = time_canopy(&engine, &requests)?;
     let memory = measure::memory();
     let allowed = answers.iter().filter(|a| **a).count();
@@ -146,6 +153,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
     };
     let cedar = run.peer(opts.cedar_requests, |m| Ok(CedarPeer::build(m, NOW)?))?;
     let casbin = run.peer(opts.casbin_requests, |m| Ok(CasbinPeer::build(m, NOW)?))?;
+    let changes = crate::changes::measure(&mut engine)?;
     Ok(Report {
         workload: format!("flexorgs-{}", opts.scale_name),
         seed: opts.seed,
@@ -157,6 +165,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
         rss_mib: memory.rss_mib,
         peak_rss_mib: memory.peak_rss_mib,
         peers: Peers { cedar, casbin },
+        changes,
     })
 }
 

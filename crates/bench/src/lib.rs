@@ -2,6 +2,7 @@
 //! checks, and the same workload in peer engines (cedar-policy, casbin) for comparison. Kept out
 //! of the product binary.
 
+pub mod changes;
 pub mod engine;
 pub mod measure;
 pub mod peers;

@@ -13,7 +13,9 @@ mod index;
 
 use smallvec::SmallVec;
 
-pub use access::{AccessEntry, EffectiveEntry, Page, PageRequest, TargetInfo, WhoEntry};
+pub use access::{
+    AccessEntry, EffectiveEntry, Keyed, Listing, Page, PageRequest, TargetInfo, WhoEntry,
+};
 pub use decide::{Decision, Holding};
 pub use diff::{AccessDiff, DiffEntry};
 pub use explain::{Blocker, Evidence, Explanation, Fix, NotApplied};

@@ -1,7 +1,7 @@
 //! Access questions (§3.6): what a subject can reach, who can reach a target, and everything a
 //! subject may do on a target. Listings are complete, sorted by ID and paged with a cursor.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use smallvec::SmallVec;
 
@@ -96,9 +96,61 @@ pub struct EffectiveEntry {
     pub holding: Holding,
 }
 
+/// A complete listing, computed once at one revision and sorted by key. Pages are cut from it
+/// without computing it again: the server keeps it for as long as its cursors live, which is what
+/// makes a cursor consistent (it pins the listing's revision).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Listing<T> {
+    /// Every item, sorted by key.
+    pub items: Vec<T>,
+    /// The revision it was computed at.
+    pub revision: u64,
+    /// The time it was computed for.
+    pub evaluated_at: Timestamp,
+}
+
+/// Items of a listing have a key by which they are sorted and paged.
+pub trait Keyed {
+    /// The key (an ID).
+    fn key(&self) -> &str;
+}
+
+impl Keyed for AccessEntry {
+    fn key(&self) -> &str {
+        &self.target.id
+    }
+}
+
+impl Keyed for WhoEntry {
+    fn key(&self) -> &str {
+        self.subject.as_str()
+    }
+}
+
+impl<T: Keyed + Clone> Listing<T> {
+    /// The page after the cursor.
+    pub fn page(&self, req: &PageRequest) -> Page<T> {
+        let start = match &req.after {
+            None => 0,
+            Some(after) => self.items.partition_point(|i| i.key() <= after.as_str()),
+        };
+        let limit = req.limit.max(1);
+        let end = (start + limit).min(self.items.len());
+        let items = self.items[start..end].to_vec();
+        let next_cursor = (end < self.items.len())
+            .then(|| items.last().map(|i| i.key().to_string()))
+            .flatten();
+        Page {
+            items,
+            next_cursor,
+            revision: self.revision,
+            evaluated_at: self.evaluated_at,
+        }
+    }
+}
+
 impl OrgEngine {
-    /// Every node and resource where `principal` may do `action` (optionally only resources of
-    /// one type), sorted by ID.
+    /// One page of [`OrgEngine::access_listing`].
     pub fn access(
         &self,
         principal: &str,
@@ -107,6 +159,31 @@ impl OrgEngine {
         now: Timestamp,
         page: &PageRequest,
     ) -> Result<Page<AccessEntry>, QueryError> {
+        Ok(self
+            .access_listing(principal, action, type_filter, now)?
+            .page(page))
+    }
+
+    /// One page of [`OrgEngine::who_listing`].
+    pub fn who(
+        &self,
+        action: &str,
+        target: &str,
+        now: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<WhoEntry>, QueryError> {
+        Ok(self.who_listing(action, target, now)?.page(page))
+    }
+
+    /// Every node and resource where `principal` may do `action` (optionally only resources of
+    /// one type), sorted by ID.
+    pub fn access_listing(
+        &self,
+        principal: &str,
+        action: &str,
+        type_filter: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Listing<AccessEntry>, QueryError> {
         let p = self.subject_arg(principal)?;
         let a = self.action_arg(action)?;
         if let Some(ty) = type_filter
@@ -119,23 +196,27 @@ impl OrgEngine {
             found.retain(|(t, _, _)| matches!(t, Tx::Res(r) if &*self.ix.resources[*r as usize].type_name == ty));
         }
         found.sort_by(|x, y| self.id_of(x.0).cmp(self.id_of(y.0)));
+        let mut namer = self.namer();
         let items = found.into_iter().map(|(t, holding, via)| AccessEntry {
-            target: self.target_info(t),
+            target: namer.info(t),
             holding,
             via: self.refs(&via),
         });
-        self.page(items, |e| e.target.id.clone(), page, now)
+        Ok(Listing {
+            items: items.collect(),
+            revision: self.revision,
+            evaluated_at: now,
+        })
     }
 
     /// Every subject that may do `action` on `target`, sorted by ID, with the groups through
     /// which it may.
-    pub fn who(
+    pub fn who_listing(
         &self,
         action: &str,
         target: &str,
         now: Timestamp,
-        page: &PageRequest,
-    ) -> Result<Page<WhoEntry>, QueryError> {
+    ) -> Result<Listing<WhoEntry>, QueryError> {
         let a = self.action_arg(action)?;
         let t = self.target_arg(target)?;
         let mut found: Vec<(Ix, Holding, SmallVec<[Ix; 4]>)> = self
@@ -157,7 +238,11 @@ impl OrgEngine {
             holding,
             via: self.refs(&via),
         });
-        self.page(items, |e| e.subject.to_string(), page, now)
+        Ok(Listing {
+            items: items.collect(),
+            revision: self.revision,
+            evaluated_at: now,
+        })
     }
 
     /// Every action `principal` may do on `target`, sorted by name.
@@ -270,10 +355,36 @@ impl OrgEngine {
         out
     }
 
-    pub(crate) fn target_info(&self, t: Tx) -> TargetInfo {
+    /// Names targets, remembering the paths of nodes already named (a listing's resources share
+    /// few homes).
+    pub(crate) fn namer(&self) -> Namer<'_> {
+        Namer {
+            engine: self,
+            node_paths: FxHashMap::default(),
+        }
+    }
+}
+
+/// See [`OrgEngine::namer`].
+pub(crate) struct Namer<'e> {
+    engine: &'e OrgEngine,
+    node_paths: FxHashMap<Ix, String>,
+}
+
+impl Namer<'_> {
+    fn node_path(&mut self, n: Ix) -> &str {
+        let engine = self.engine;
+        self.node_paths
+            .entry(n)
+            .or_insert_with(|| engine.path_of(Tx::Node(n)))
+    }
+
+    /// The target's ID, path and kind.
+    pub(crate) fn info(&mut self, t: Tx) -> TargetInfo {
+        let ix = &self.engine.ix;
         let (kind, type_name) = match t {
             Tx::Node(n) => (
-                match self.ix.nodes[n as usize].kind {
+                match ix.nodes[n as usize].kind {
                     NodeKind::Org => "org",
                     NodeKind::Folder => "folder",
                     NodeKind::Project => "project",
@@ -282,48 +393,29 @@ impl OrgEngine {
             ),
             Tx::Res(r) => (
                 "resource",
-                Some(self.ix.resources[r as usize].type_name.to_string()),
+                Some(ix.resources[r as usize].type_name.to_string()),
             ),
         };
+        let path = match t {
+            Tx::Node(n) => self.node_path(n).to_string(),
+            Tx::Res(r) => {
+                let res = &ix.resources[r as usize];
+                format!("{}/{}", self.node_path(res.home), res.name)
+            }
+        };
         TargetInfo {
-            id: self.id_of(t).to_string(),
-            path: self.path_of(t),
+            id: self.engine.id_of(t).to_string(),
+            path,
             kind,
             type_name,
         }
     }
+}
 
+impl OrgEngine {
     pub(crate) fn refs(&self, via: &[Ix]) -> Vec<String> {
         let mut out: Vec<String> = via.iter().map(|&g| self.principal_ref(g)).collect();
         out.sort();
         out
-    }
-
-    fn page<T>(
-        &self,
-        items: impl Iterator<Item = T>,
-        key: impl Fn(&T) -> String,
-        req: &PageRequest,
-        now: Timestamp,
-    ) -> Result<Page<T>, QueryError> {
-        let limit = req.limit.max(1);
-        let mut items: Vec<T> = match &req.after {
-            None => items.collect(),
-            Some(after) => items
-                .skip_while(|i| key(i).as_str() <= after.as_str())
-                .collect(),
-        };
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(&key)
-        } else {
-            None
-        };
-        Ok(Page {
-            items,
-            next_cursor,
-            revision: self.revision,
-            evaluated_at: now,
-        })
     }
 }

@@ -701,7 +701,7 @@ impl OrgEngine {
     }
 
     fn subtree_height(&self, n: Ix) -> usize {
-        let base = (self.ix.depth[n as usize] as usize);
+        let base = self.ix.depth[n as usize] as usize;
         self.subtree_nodes(n)
             .iter()
             .map(|&x| (self.ix.depth[x as usize] as usize) - base)

@@ -5,7 +5,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use super::OrgEngine;
-use super::index::{Grant, Ix, ROOT, Tx};
+use super::index::{Grant, HAS_LINKS, Ix, ROOT, Tx};
 use crate::error::QueryError;
 use crate::model::{Conditions, RequestContext};
 use crate::time::Timestamp;
@@ -95,15 +95,16 @@ impl OrgEngine {
     }
 
     pub(crate) fn cover(&self, t: Tx) -> Cover<'_> {
-        let nodes = &self.ix.nodes;
         let mut paths = SmallVec::new();
         match t {
             Tx::Node(n) => paths.push(&self.ix.paths[n as usize][..]),
             Tx::Res(r) => {
-                let res = &self.ix.resources[r as usize];
-                paths.push(&self.ix.paths[res.home as usize][..]);
-                for &l in &res.links {
-                    paths.push(&self.ix.paths[l as usize][..]);
+                let home = self.ix.res_home[r as usize];
+                paths.push(&self.ix.paths[(home & !HAS_LINKS) as usize][..]);
+                if home & HAS_LINKS != 0 {
+                    for &l in &self.ix.resources[r as usize].links {
+                        paths.push(&self.ix.paths[l as usize][..]);
+                    }
                 }
             }
         }
@@ -135,8 +136,13 @@ impl OrgEngine {
         match t {
             Tx::Node(n) => nodes[n as usize].parent.is_none_or(permits),
             Tx::Res(r) => {
-                let res = &self.ix.resources[r as usize];
-                permits(res.home) && res.links.iter().all(|&l| permits(l))
+                let home = self.ix.res_home[r as usize];
+                permits(home & !HAS_LINKS)
+                    && (home & HAS_LINKS == 0
+                        || self.ix.resources[r as usize]
+                            .links
+                            .iter()
+                            .all(|&l| permits(l)))
             }
         }
     }
@@ -154,8 +160,8 @@ impl OrgEngine {
         self.ix
             .grants
             .get(a as usize)
-            .and_then(|m| m.get(&s))
-            .map_or(&[], Vec::as_slice)
+            .and_then(|m| m.get(s as usize))
+            .map_or(&[], |l| l.as_slice())
     }
 
     /// When the grant's binding stops applying (`i64::MAX`: never).
@@ -197,11 +203,17 @@ impl OrgEngine {
         if !self.is_enabled_subject(p) {
             return (false, i64::MAX);
         }
+        // Every list first, then the target: the loads are independent, so they overlap.
+        let lists: SmallVec<[&[Grant]; 8]> = self.ix.hot[p as usize]
+            .closure
+            .iter()
+            .map(|&s| self.grants(s, a))
+            .collect();
         let cover = self.cover(t);
         let mut allowed = false;
         let mut valid_until = i64::MAX;
-        for &s in &self.ix.hot[p as usize].closure {
-            for g in self.grants(s, a) {
+        for list in lists {
+            for g in list {
                 if !self.covers(&cover, g.scope()) {
                     continue;
                 }

@@ -348,10 +348,8 @@ impl OrgEngine {
             }
         }
         // A resource linked to a project whose path holds something its home path does not.
-        for (r, res) in self.ix.resources.iter().enumerate() {
-            if !res.live || res.links.is_empty() {
-                continue;
-            }
+        for &r in &self.ix.linked {
+            let res = &self.ix.resources[r as usize];
             let home = &self.ix.paths[res.home as usize];
             let special = res.links.iter().any(|&l| {
                 self.ix.paths[l as usize].iter().any(|&y| {
@@ -360,7 +358,7 @@ impl OrgEngine {
                 })
             });
             if special {
-                m.resources.insert(r as Ix);
+                m.resources.insert(r);
             }
         }
         for &r in &m.resources {
@@ -458,13 +456,14 @@ impl OrgEngine {
     /// Diff entries for the changed segments, aggregated by subtree in the current state's tree.
     fn entries(&self, groups: Groups) -> Vec<DiffEntry> {
         let mut out = Vec::new();
+        let mut namer = self.namer();
         for ((s, a, holding), segments) in groups {
             for (t, subtree) in self.aggregate(&segments) {
                 out.push(DiffEntry {
                     subject: self.principal_id(s),
                     subject_ref: self.principal_ref(s),
                     action: self.ix.actions[a as usize].name.to_string(),
-                    target: self.target_info(t),
+                    target: namer.info(t),
                     subtree,
                     holding: holding.clone(),
                 });

@@ -124,6 +124,9 @@ impl Grant {
     }
 }
 
+/// The grants of one principal for one action.
+pub(crate) type GrantList = SmallVec<[Grant; 2]>;
+
 /// What a check reads of a principal, apart from the rest so that it stays in cache.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PrinHot {
@@ -196,12 +199,18 @@ pub(crate) struct Index {
     pub node_ix: FxHashMap<CompactString, Ix>,
     pub node_count: u32,
     pub resources: Vec<ResSlot>,
+    /// Each resource's home node, apart from the slots so that a check stays in cache; the top bit
+    /// says that the resource also has links (then read from its slot).
+    pub res_home: Vec<u32>,
+    /// The resources that have links.
+    pub linked: FxHashSet<Ix>,
     pub res_ix: FxHashMap<CompactString, Ix>,
     pub principals: Vec<PrinSlot>,
     /// By principal: what a check reads.
     pub hot: Vec<PrinHot>,
-    /// By action, then principal: the grants.
-    pub grants: Vec<FxHashMap<Ix, Vec<Grant>>>,
+    /// By action, then principal: the grants. Dense, so that a check reaches a list with one
+    /// index; a list of up to two grants sits inline.
+    pub grants: Vec<Vec<GrantList>>,
     pub prin_ix: FxHashMap<CompactString, Ix>,
     /// Per principal kind (user, service account, group): confusable key → index.
     pub prin_names: [FxHashMap<String, Ix>; 3],
@@ -216,6 +225,13 @@ pub(crate) struct Index {
     /// Slots of deleted objects by ID, so that an object put back (an undo) gets its slot back:
     /// indices stay stable across a dry run, and undone deletes leave no dead slots behind.
     pub dead: FxHashMap<Box<str>, Ix>,
+}
+
+/// The top bit of a `res_home` word: the resource has links.
+pub(crate) const HAS_LINKS: u32 = 1 << 31;
+
+fn home_word(home: Ix, links: &[Ix]) -> u32 {
+    home | if links.is_empty() { 0 } else { HAS_LINKS }
 }
 
 /// Puts `slot` at `ix`: a revived slot is overwritten, a new one appended.
@@ -266,6 +282,8 @@ impl Index {
             node_ix: FxHashMap::default(),
             node_count: 0,
             resources: Vec::new(),
+            res_home: Vec::new(),
+            linked: FxHashSet::default(),
             res_ix: FxHashMap::default(),
             principals: Vec::new(),
             hot: Vec::new(),
@@ -500,6 +518,8 @@ impl Index {
         for &l in &links {
             self.nodes[l as usize].linked_in.push(ix);
         }
+        place(&mut self.res_home, ix, home_word(home, &links));
+        self.set_linked(ix, !links.is_empty());
         place(
             &mut self.resources,
             ix,
@@ -515,6 +535,14 @@ impl Index {
         );
         self.res_ix.insert(r.id.as_str().into(), ix);
         ix
+    }
+
+    fn set_linked(&mut self, r: Ix, linked: bool) {
+        if linked {
+            self.linked.insert(r);
+        } else {
+            self.linked.remove(&r);
+        }
     }
 
     pub fn update_resource(&mut self, ix: Ix, name: Name, home: Ix, links: SmallVec<[Ix; 2]>) {
@@ -535,8 +563,11 @@ impl Index {
         }
         let slot = &mut self.resources[ix as usize];
         slot.name = name;
+        self.res_home[ix as usize] = home_word(home, &links);
         slot.home = home;
         slot.links = links;
+        let linked = !slot.links.is_empty();
+        self.set_linked(ix, linked);
     }
 
     pub fn remove_resource(&mut self, ix: Ix) {
@@ -826,12 +857,13 @@ impl Index {
         for (actions, deny) in [(denies, true), (allows, false)] {
             for a in actions {
                 if self.grants.len() <= a as usize {
-                    self.grants.resize_with(a as usize + 1, FxHashMap::default);
+                    self.grants.resize_with(a as usize + 1, Vec::new);
                 }
-                self.grants[a as usize]
-                    .entry(p)
-                    .or_default()
-                    .push(Grant::new(b, scope, deny, special));
+                let by_principal = &mut self.grants[a as usize];
+                if by_principal.len() <= p as usize {
+                    by_principal.resize_with(p as usize + 1, GrantList::new);
+                }
+                by_principal[p as usize].push(Grant::new(b, scope, deny, special));
             }
         }
     }
@@ -845,11 +877,8 @@ impl Index {
             let Some(by_principal) = self.grants.get_mut(a as usize) else {
                 continue;
             };
-            if let Some(list) = by_principal.get_mut(&p) {
+            if let Some(list) = by_principal.get_mut(p as usize) {
                 list.retain(|g| g.binding != b);
-                if list.is_empty() {
-                    by_principal.remove(&p);
-                }
             }
         }
     }
