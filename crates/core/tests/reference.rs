@@ -299,7 +299,12 @@ fn same_effective(e: &OrgEngine, m: &OrgModel, q: &Question) -> Result<(), Strin
     let got = e
         .effective(s.as_str(), t, NOW)
         .map_err(|err| format!("effective({s}, {t}) failed: {err}"))?;
-    let got: Vec<(String, Holding)> = got.into_iter().map(|x| (x.action, x.holding)).collect();
+    assert_eq!(got.revision, e.revision(), "effective names its revision");
+    let got: Vec<(String, Holding)> = got
+        .actions
+        .into_iter()
+        .map(|x| (x.action, x.holding))
+        .collect();
     if got != expected {
         return Err(format!(
             "effective({s}, {t}):\n    engine:{}\n    reference:{}",

@@ -1013,7 +1013,10 @@ fn play(
         )?;
     }
     if let Some((p, t)) = &step.effective {
-        let r = engine.effective(p, t, now).map_err(|e| e.to_string())?;
+        let r = engine
+            .effective(p, t, now)
+            .map_err(|e| e.to_string())?
+            .actions;
         expect_set(
             "effective",
             &step.actions,

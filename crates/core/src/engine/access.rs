@@ -96,6 +96,17 @@ pub struct EffectiveEntry {
     pub holding: Holding,
 }
 
+/// The answer to `effective(p, t)`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Effective {
+    /// Every action the subject may do on the target, sorted by name.
+    pub actions: Vec<EffectiveEntry>,
+    /// The revision it was computed at.
+    pub revision: u64,
+    /// The time it was computed for.
+    pub evaluated_at: Timestamp,
+}
+
 /// A complete listing, computed once at one revision and sorted by key. Pages are cut from it
 /// without computing it again: the server keeps it for as long as its cursors live, which is what
 /// makes a cursor consistent (it pins the listing's revision).
@@ -251,7 +262,7 @@ impl OrgEngine {
         principal: &str,
         target: &str,
         now: Timestamp,
-    ) -> Result<Vec<EffectiveEntry>, QueryError> {
+    ) -> Result<Effective, QueryError> {
         let p = self.subject_arg(principal)?;
         let t = self.target_arg(target)?;
         let mut out: Vec<EffectiveEntry> = (0..self.ix.actions.len() as Ix)
@@ -265,7 +276,11 @@ impl OrgEngine {
             })
             .collect();
         out.sort_by(|x, y| x.action.cmp(&y.action));
-        Ok(out)
+        Ok(Effective {
+            actions: out,
+            revision: self.revision,
+            evaluated_at: now,
+        })
     }
 
     /// Every target where `p` holds `a`, unsorted.
