@@ -470,6 +470,14 @@ impl OrgEngine {
 
     /// Resolves a subject (user or service account) given as text in a question.
     pub(crate) fn subject_arg(&self, s: &str) -> Result<Ix, QueryError> {
+        // An ID says its kind by its prefix; reading the slot would cost a cache miss.
+        if let Some(&p) = self.ix.prin_ix.get(s) {
+            return if s.starts_with("grp_") {
+                Err(QueryError::NotASubject(s.into()))
+            } else {
+                Ok(p)
+            };
+        }
         let p = self.principal_arg(s)?;
         if self.ix.principals[p as usize].kind == PrincipalKind::Group {
             return Err(QueryError::NotASubject(s.into()));

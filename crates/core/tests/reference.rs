@@ -245,10 +245,13 @@ fn same_access(e: &OrgEngine, m: &OrgModel, q: &Question) -> Result<(), String> 
             e.access(s.as_str(), a, filter, NOW, req)
                 .map_err(|e| e.to_string())
         },
-        |entry| entry.target.id.clone(),
+        |entry| entry.target.id.to_string(),
     )
     .map_err(|err| format!("access({s}, {a}, type {filter:?}): {err}"))?;
-    let got: Vec<(String, Holding)> = got.into_iter().map(|x| (x.target.id, x.holding)).collect();
+    let got: Vec<(String, Holding)> = got
+        .into_iter()
+        .map(|x| (x.target.id.to_string(), x.holding))
+        .collect();
     if got != expected {
         return Err(format!(
             "access({s}, {a}, type {filter:?}):\n    engine:{}\n    reference:{}",

@@ -1,6 +1,7 @@
 //! Access questions (§3.6): what a subject can reach, who can reach a target, and everything a
 //! subject may do on a target. Listings are complete, sorted by ID and paged with a cursor.
 
+use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -48,14 +49,14 @@ pub struct Page<T> {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct TargetInfo {
     /// Its ID.
-    pub id: String,
+    pub id: CompactString,
     /// Its path.
     pub path: String,
     /// `org`, `folder`, `project` or `resource`.
     pub kind: &'static str,
     /// For a resource: its type.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_name: Option<String>,
+    pub type_name: Option<CompactString>,
 }
 
 /// An item of `access(p, a)`.
@@ -206,12 +207,14 @@ impl OrgEngine {
         if let Some(ty) = type_filter {
             found.retain(|(t, _, _)| matches!(t, Tx::Res(r) if &*self.ix.resources[*r as usize].type_name == ty));
         }
-        found.sort_by(|x, y| self.id_of(x.0).cmp(self.id_of(y.0)));
         let mut namer = self.namer();
-        let items = found.into_iter().map(|(t, holding, via)| AccessEntry {
-            target: namer.info(t),
-            holding,
-            via: self.refs(&via),
+        let items = id_order(&found, |x| self.id_of(x.0)).into_iter().map(|i| {
+            let (t, holding, via) = &found[i];
+            AccessEntry {
+                target: namer.info(*t),
+                holding: holding.clone(),
+                via: self.refs(via),
+            }
         });
         Ok(Listing {
             items: items.collect(),
@@ -230,7 +233,7 @@ impl OrgEngine {
     ) -> Result<Listing<WhoEntry>, QueryError> {
         let a = self.action_arg(action)?;
         let t = self.target_arg(target)?;
-        let mut found: Vec<(Ix, Holding, SmallVec<[Ix; 4]>)> = self
+        let found: Vec<(Ix, Holding, SmallVec<[Ix; 4]>)> = self
             .candidates(a, t, now.millis())
             .into_iter()
             .filter_map(|s| {
@@ -238,17 +241,17 @@ impl OrgEngine {
                     .map(|(h, via)| (s, h, via))
             })
             .collect();
-        found.sort_by(|x, y| {
-            self.ix.principals[x.0 as usize]
-                .id
-                .cmp(&self.ix.principals[y.0 as usize].id)
-        });
-        let items = found.into_iter().map(|(s, holding, via)| WhoEntry {
-            subject: self.principal_id(s),
-            subject_ref: self.principal_ref(s),
-            holding,
-            via: self.refs(&via),
-        });
+        let items = id_order(&found, |x| self.ix.principals[x.0 as usize].id.as_str())
+            .into_iter()
+            .map(|i| {
+                let (s, holding, via) = &found[i];
+                WhoEntry {
+                    subject: self.principal_id(*s),
+                    subject_ref: self.principal_ref(*s),
+                    holding: holding.clone(),
+                    via: self.refs(via),
+                }
+            });
         Ok(Listing {
             items: items.collect(),
             revision: self.revision,
@@ -283,7 +286,8 @@ impl OrgEngine {
         })
     }
 
-    /// Every target where `p` holds `a`, unsorted.
+    /// Every target where `p` holds `a`, unsorted. Walks the subtrees of `p`'s allowing scopes
+    /// with the diff's segments: a subtree where nothing else bears on (p, a) is decided once.
     pub(crate) fn reachable(
         &self,
         p: Ix,
@@ -293,25 +297,44 @@ impl OrgEngine {
         if !self.is_enabled_subject(p) {
             return Vec::new();
         }
-        let mut candidates: FxHashSet<Tx> = FxHashSet::default();
-        let mut visited: FxHashSet<Ix> = FxHashSet::default();
+        let mut roots: Vec<Tx> = Vec::new();
         for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if g.deny() || self.expiry(g) <= now {
-                    continue;
-                }
-                match g.scope() {
-                    Tx::Res(_) => {
-                        candidates.insert(g.scope());
-                    }
-                    Tx::Node(x) => self.collect_subtree(x, &mut visited, &mut candidates),
+                if !g.deny() && self.expiry(g) > now && !roots.contains(&g.scope()) {
+                    roots.push(g.scope());
                 }
             }
         }
-        candidates
-            .into_iter()
-            .filter_map(|t| self.holding(p, a, t, now).map(|(h, via)| (t, h, via)))
-            .collect()
+        let marks = self.marks(p, a, &roots, now);
+        let mut out = Vec::new();
+        // A resource homed below one root and linked below another comes up twice.
+        let mut seen: FxHashSet<Tx> = FxHashSet::default();
+        let mut inside = Vec::new();
+        for ((t, subtree), held) in self.segments(&roots, &marks, |t| self.holding(p, a, t, now)) {
+            let Some((holding, via)) = held else { continue };
+            inside.clear();
+            match (t, subtree) {
+                (Tx::Node(n), true) => self.collect_homed_subtree(n, &mut inside),
+                _ => inside.push(t),
+            }
+            for &t in &inside {
+                if seen.insert(t) {
+                    out.push((t, holding.clone(), via.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every node in `top`'s subtree and every resource homed there (not those only linked).
+    fn collect_homed_subtree(&self, top: Ix, out: &mut Vec<Tx>) {
+        let mut stack = vec![top];
+        while let Some(n) = stack.pop() {
+            let slot = &self.ix.nodes[n as usize];
+            out.push(Tx::Node(n));
+            out.extend(slot.homed.iter().map(|&r| Tx::Res(r)));
+            stack.extend(slot.children.iter().copied());
+        }
     }
 
     /// Adds every target inside `top` (nodes, resources homed or linked there) not yet visited.
@@ -408,7 +431,7 @@ impl Namer<'_> {
             ),
             Tx::Res(r) => (
                 "resource",
-                Some(ix.resources[r as usize].type_name.to_string()),
+                Some(CompactString::from(&*ix.resources[r as usize].type_name)),
             ),
         };
         let path = match t {
@@ -419,7 +442,7 @@ impl Namer<'_> {
             }
         };
         TargetInfo {
-            id: self.engine.id_of(t).to_string(),
+            id: self.engine.id_of(t).into(),
             path,
             kind,
             type_name,
@@ -433,4 +456,26 @@ impl OrgEngine {
         out.sort();
         out
     }
+}
+
+/// The positions of `items` in the order of their IDs, without chasing an ID's heap pointer at
+/// every comparison or moving the items: the first 16 bytes, read once into a `u128`, decide
+/// almost every comparison (IDs hold no NUL bytes, so zero padding keeps shorter IDs first).
+fn id_order<'a, T>(items: &[T], id: impl Fn(&T) -> &'a str) -> Vec<usize> {
+    let prefix = |s: &str| {
+        let mut bytes = [0u8; 16];
+        let n = s.len().min(16);
+        bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+        u128::from_be_bytes(bytes)
+    };
+    let mut keys: Vec<(u128, &'a str, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let s = id(x);
+            (prefix(s), s, i)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    keys.into_iter().map(|(_, _, i)| i).collect()
 }

@@ -64,11 +64,11 @@ struct Region {
 }
 
 /// A piece of the region with one holding: a target, or a node's whole subtree.
-type Segment = (Tx, bool);
+pub(crate) type Segment = (Tx, bool);
 
 /// Where one (subject, action) pair must be looked at target by target.
 #[derive(Default)]
-struct Marks {
+pub(crate) struct Marks {
     nodes: FxHashSet<Ix>,
     resources: FxHashSet<Ix>,
 }
@@ -119,7 +119,11 @@ impl OrgEngine {
         let before: Vec<FxHashMap<Segment, Option<Holding>>> = pairs
             .iter()
             .zip(&marks)
-            .map(|(&(s, a), m)| self.segments(s, a, &roots, m, now).into_iter().collect())
+            .map(|(&(s, a), m)| {
+                self.segments(&roots, m, |t| self.holding(s, a, t, now).map(|(h, _)| h))
+                    .into_iter()
+                    .collect()
+            })
             .collect();
         let Ok(undo) = self.apply_writes_undoable(&writes) else {
             return Ok(diff);
@@ -128,7 +132,9 @@ impl OrgEngine {
         let mut lost = Groups::default();
         for (i, (&(s, a), m)) in pairs.iter().zip(&marks).enumerate() {
             let mut old = before[i].clone();
-            for (seg, new) in self.segments(s, a, &roots, m, now) {
+            for (seg, new) in
+                self.segments(&roots, m, |t| self.holding(s, a, t, now).map(|(h, _)| h))
+            {
                 let was = old.remove(&seg).flatten();
                 classify(s, a, seg, was, new, &mut gained, &mut lost);
             }
@@ -309,7 +315,7 @@ impl OrgEngine {
     /// the scopes of its grants, the nodes whose guardrails restrict `a`, resources linked to a
     /// project whose path holds one of those, and the region's roots — each node with its
     /// ancestors.
-    fn marks(&self, s: Ix, a: Ix, roots: &[Tx], now: i64) -> Marks {
+    pub(crate) fn marks(&self, s: Ix, a: Ix, roots: &[Tx], now: i64) -> Marks {
         let mut m = Marks::default();
         let mut interesting: FxHashSet<Ix> = FxHashSet::default();
         if self.ix.principals.get(s as usize).is_some_and(|p| p.live) {
@@ -372,15 +378,14 @@ impl OrgEngine {
     }
 
     /// The holdings of (s, a) over the region, segment by segment.
-    fn segments(
+    /// The region's segments, each with what `hold` says of one of its targets (all targets of a
+    /// segment are alike for the pair the marks were made for).
+    pub(crate) fn segments<X: Clone>(
         &self,
-        s: Ix,
-        a: Ix,
         roots: &[Tx],
         marks: &Marks,
-        now: i64,
-    ) -> Vec<(Segment, Option<Holding>)> {
-        let hold = |t: Tx| self.holding(s, a, t, now).map(|(h, _)| h);
+        hold: impl Fn(Tx) -> Option<X>,
+    ) -> Vec<(Segment, Option<X>)> {
         let mut out = Vec::new();
         let mut seen: FxHashSet<Segment> = FxHashSet::default();
         for &root in roots {
@@ -413,7 +418,7 @@ impl OrgEngine {
                 if seen.insert((Tx::Node(n), false)) {
                     out.push(((Tx::Node(n), false), hold(Tx::Node(n))));
                 }
-                let mut common: Option<Option<Holding>> = None;
+                let mut common: Option<Option<X>> = None;
                 for &r in &slot.homed {
                     let t = Tx::Res(r);
                     if !seen.insert((t, false)) {
