@@ -65,6 +65,10 @@ pub struct PeerReport {
     /// Latency and throughput over the timed requests.
     #[serde(flatten)]
     pub latency: Latency,
+    /// How many times slower than Canopy, robust to machine noise: the median, over up to 20
+    /// blocks of the timed requests, of the peer's time over Canopy's on the same block timed
+    /// back to back.
+    pub times_slower_than_canopy: f64,
     /// Share of timed requests on which the peer agrees with Canopy (must be 1.0).
     pub agreement: f64,
     /// Timed requests on which it does not.
