@@ -134,6 +134,11 @@ impl OrgEngine {
     /// Applies writes of a change already accepted (replay from the log). Nothing is validated
     /// beyond references; if one write fails, the ones before it are undone.
     pub fn apply_writes(&mut self, writes: &[Write]) -> Result<(), ReplayError> {
+        self.apply_undoable(writes).map(|_| ())
+    }
+
+    /// Applies writes, all or none; returns the writes that undo them, in order.
+    pub(crate) fn apply_undoable(&mut self, writes: &[Write]) -> Result<Vec<Write>, ReplayError> {
         let mut undo = Vec::with_capacity(writes.len());
         for w in writes {
             match self.apply_write(w) {
@@ -144,7 +149,7 @@ impl OrgEngine {
                 }
             }
         }
-        Ok(())
+        Ok(undo)
     }
 
     fn undo(&mut self, undo: Vec<Write>) {

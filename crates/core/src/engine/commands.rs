@@ -95,20 +95,11 @@ impl OrgEngine {
     }
 
     fn commit(&mut self, _permit: Permit, writes: &[Write]) -> Result<Vec<Write>, CommandError> {
-        let mut undo = Vec::with_capacity(writes.len());
-        for w in writes {
-            match self.apply_write(w) {
-                Ok(inverse) => undo.push(inverse),
-                Err(e) => {
-                    self.undo(undo);
-                    return Err(CommandError::InvalidField {
-                        field: "command",
-                        detail: e.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(undo)
+        self.apply_undoable(writes)
+            .map_err(|e| CommandError::InvalidField {
+                field: "command",
+                detail: e.to_string(),
+            })
     }
 
     fn plan(

@@ -96,7 +96,7 @@ impl OrgEngine {
             ..AccessDiff::default()
         };
         // The writes applied once already, so they apply again.
-        let Ok(undo) = self.apply_writes_undoable(&writes) else {
+        let Ok(undo) = self.apply_undoable(&writes) else {
             return Ok(diff);
         };
         self.widen(&mut region, now);
@@ -125,7 +125,7 @@ impl OrgEngine {
                     .collect()
             })
             .collect();
-        let Ok(undo) = self.apply_writes_undoable(&writes) else {
+        let Ok(undo) = self.apply_undoable(&writes) else {
             return Ok(diff);
         };
         let mut gained = Groups::default();
@@ -146,23 +146,6 @@ impl OrgEngine {
         self.undo(undo);
         diff.lost = self.entries(lost);
         Ok(diff)
-    }
-
-    fn apply_writes_undoable(
-        &mut self,
-        writes: &[Write],
-    ) -> Result<Vec<Write>, super::ReplayError> {
-        let mut undo = Vec::with_capacity(writes.len());
-        for w in writes {
-            match self.apply_write(w) {
-                Ok(u) => undo.push(u),
-                Err(e) => {
-                    self.undo(undo);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(undo)
     }
 
     /// Adds to `region` what the writes touch in the current state.
