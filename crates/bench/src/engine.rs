@@ -111,6 +111,9 @@ pub struct Report {
     /// Canopy's check latency and throughput (from strings, resolving included), one core.
     #[serde(flatten)]
     pub latency: Latency,
+    /// Checks per second through `check_batch`, 1,000 checks a batch (as the HTTP batch endpoint
+    /// takes them), one core.
+    pub batch_checks_per_sec: f64,
     /// Resident memory after building the engine and checking (before the peers are built).
     pub rss_mib: f64,
     /// Peak resident memory up to the same point.
@@ -144,6 +147,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
     let (engine, build_ns) = measure::timed(|| OrgEngine::from_model(model, 1));
     let mut engine = engine?;
     let (latency, answers) = time_canopy(&engine, &requests)?;
+    let batch_checks_per_sec = time_batches(&engine, &requests);
     let memory = measure::memory();
     let allowed = answers.iter().filter(|a| **a).count();
     let run = Run {
@@ -162,6 +166,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
         allowed_share: allowed as f64 / requests.len().max(1) as f64,
         index_build_ms: build_ns as f64 / 1e6,
         latency,
+        batch_checks_per_sec,
         rss_mib: memory.rss_mib,
         peak_rss_mib: memory.peak_rss_mib,
         peers: Peers { cedar, casbin },
@@ -195,6 +200,28 @@ fn time_canopy(
             .is_ok_and(|d| d.allowed)
     });
     Ok((latency, answers))
+}
+
+/// Checks per second through `check_batch`, in batches of 1,000.
+fn time_batches(engine: &OrgEngine, requests: &[Request]) -> f64 {
+    let ctx = RequestContext::default();
+    let checks: Vec<(&str, &str, &str, &RequestContext)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r.principal.as_str(),
+                r.action.as_str(),
+                r.target.as_str(),
+                &ctx,
+            )
+        })
+        .collect();
+    let ((), ns) = measure::timed(|| {
+        for batch in checks.chunks(1000) {
+            black_box(engine.check_batch(black_box(batch), NOW));
+        }
+    });
+    checks.len() as f64 / (ns.max(1) as f64 / 1e9)
 }
 
 /// Canopy's engine, the requests and its answers, against which the peers are run.
@@ -307,6 +334,10 @@ pub fn table(r: &Report) -> String {
         )
     };
     out += &row("canopy", &r.latency, None, Some(r.index_build_ms));
+    out += &format!(
+        "{:<8} {:>12} {:>12} {:>14.0}\n",
+        "  batch", "", "", r.batch_checks_per_sec
+    );
     out += &row(
         "cedar",
         &r.peers.cedar.latency,

@@ -188,3 +188,38 @@ fn guardrails_and_deny_bindings_decide_some_of_the_compared_requests() {
         "no compared request is decided by a deny binding"
     );
 }
+
+#[test]
+fn a_batch_answers_as_single_checks_do() {
+    let w = small();
+    let engine = OrgEngine::from_model(w.model.clone(), 1).unwrap();
+    let ctx = RequestContext::default();
+    let mut checks: Vec<(&str, &str, &str, &RequestContext)> = w
+        .requests
+        .iter()
+        .map(|r| {
+            (
+                r.principal.as_str(),
+                r.action.as_str(),
+                r.target.as_str(),
+                &ctx,
+            )
+        })
+        .collect();
+    // Errors answer for themselves, in their place.
+    checks.insert(7, ("usr_nobody", "vm.read", checks[0].2, &ctx));
+    checks.insert(9, (checks[0].0, "vm.fly", checks[0].2, &ctx));
+    let batch = engine.check_batch(&checks, NOW);
+    assert_eq!(batch.len(), checks.len());
+    for (c, b) in checks.iter().zip(&batch) {
+        assert_eq!(b, &engine.check(c.0, c.1, c.2, c.3, NOW), "{c:?}");
+    }
+    assert!(batch[7].is_err() && batch[9].is_err());
+    assert!(
+        batch
+            .iter()
+            .filter(|d| d.as_ref().is_ok_and(|d| d.allowed))
+            .count()
+            > 100
+    );
+}

@@ -53,6 +53,12 @@ impl Holding {
     }
 }
 
+/// The grant lists and target paths one decision reads.
+struct Prepared<'e> {
+    lists: SmallVec<[&'e [Grant]; 8]>,
+    cover: Cover<'e>,
+}
+
 /// The nodes whose scopes cover a target (§3.5 step 2): its home path and each link's path.
 pub(crate) struct Cover<'a> {
     pub target: Tx,
@@ -83,13 +89,13 @@ impl OrgEngine {
     }
 
     /// Many checks at one revision; each answers for itself.
-    pub fn check_batch<'q>(
+    pub fn check_batch(
         &self,
-        checks: impl IntoIterator<Item = (&'q str, &'q str, &'q str, &'q RequestContext)>,
+        checks: &[(&str, &str, &str, &RequestContext)],
         now: Timestamp,
     ) -> Vec<Result<Decision, QueryError>> {
         checks
-            .into_iter()
+            .iter()
             .map(|(p, a, t, ctx)| self.check(p, a, t, ctx, now))
             .collect()
     }
@@ -126,15 +132,17 @@ impl OrgEngine {
     /// Whether the guardrails that apply to `t` permit action `a` (§3.4).
     #[inline]
     pub(crate) fn guard_permits(&self, t: Tx, a: Ix) -> bool {
-        let nodes = &self.ix.nodes;
         let permits = |n: Ix| {
-            nodes[n as usize]
-                .cap_inside
+            self.ix.caps[n as usize]
                 .as_ref()
                 .is_none_or(|c| c.contains(a))
         };
         match t {
-            Tx::Node(n) => nodes[n as usize].parent.is_none_or(permits),
+            // A node is capped by what is above it: its parent's cap (the root by nothing).
+            Tx::Node(n) => {
+                let path = &self.ix.paths[n as usize];
+                path.len() < 2 || permits(path[path.len() - 2])
+            }
             Tx::Res(r) => {
                 let home = self.ix.res_home[r as usize];
                 permits(home & !HAS_LINKS)
@@ -200,21 +208,45 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> (bool, i64) {
-        if !self.is_enabled_subject(p) {
-            return (false, i64::MAX);
+        match self.prepare(p, a, t) {
+            Some(prep) => self.evaluate(&prep, a, t, ctx, now),
+            None => (false, i64::MAX),
         }
-        // Every list first, then the target: the loads are independent, so they overlap.
-        let lists: SmallVec<[&[Grant]; 8]> = self.ix.hot[p as usize]
+    }
+
+    /// What a decision reads: the grant lists of the subject's closure for the action, and the
+    /// target's paths. `None` for a subject that is not enabled. Every list first, then the
+    /// target: the loads are independent, so they overlap.
+    fn prepare(&self, p: Ix, a: Ix, t: Tx) -> Option<Prepared<'_>> {
+        if !self.is_enabled_subject(p) {
+            return None;
+        }
+        let lists = self.ix.hot[p as usize]
             .closure
             .iter()
             .map(|&s| self.grants(s, a))
             .collect();
-        let cover = self.cover(t);
+        Some(Prepared {
+            lists,
+            cover: self.cover(t),
+        })
+    }
+
+    /// §3.5 on what [`Self::prepare`] fetched.
+    fn evaluate(
+        &self,
+        prep: &Prepared<'_>,
+        a: Ix,
+        t: Tx,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> (bool, i64) {
+        let cover = &prep.cover;
         let mut allowed = false;
         let mut valid_until = i64::MAX;
-        for list in lists {
-            for g in list {
-                if !self.covers(&cover, g.scope()) {
+        for list in &prep.lists {
+            for g in *list {
+                if !self.covers(cover, g.scope()) {
                     continue;
                 }
                 if g.special() {

@@ -48,8 +48,6 @@ pub(crate) struct NodeSlot {
     pub names: FxHashMap<String, Tx>,
     pub bindings: Vec<Ix>,
     pub guardrails: Vec<Ix>,
-    /// What the guardrails at this node and above permit strictly inside it.
-    pub cap_inside: Cap,
 }
 
 pub(crate) struct ResSlot {
@@ -196,6 +194,9 @@ pub(crate) struct Index {
     /// Each node's path from the root to itself, both included: `paths[n][d]` is the ancestor
     /// of `n` at depth `d`. Apart from the slots, for the same reason.
     pub paths: Vec<NodePath>,
+    /// By node: what the guardrails at and above it permit strictly inside it (apart from the
+    /// slots, for the same reason).
+    pub caps: Vec<Cap>,
     pub node_ix: FxHashMap<CompactString, Ix>,
     pub node_count: u32,
     pub resources: Vec<ResSlot>,
@@ -270,7 +271,6 @@ impl Index {
             names: FxHashMap::default(),
             bindings: Vec::new(),
             guardrails: Vec::new(),
-            cap_inside: None,
         };
         let mut index = Index {
             actions: Vec::new(),
@@ -279,6 +279,7 @@ impl Index {
             nodes: vec![root],
             depth: vec![0],
             paths: vec![SmallVec::from_slice(&[ROOT])],
+            caps: vec![None],
             node_ix: FxHashMap::default(),
             node_count: 0,
             resources: Vec::new(),
@@ -384,8 +385,9 @@ impl Index {
             .unwrap_or(self.nodes.len() as Ix);
         let mut path = self.paths[parent as usize].to_vec();
         path.push(ix);
-        let cap = self.nodes[parent as usize].cap_inside.clone();
+        let cap = self.caps[parent as usize].clone();
         place(&mut self.depth, ix, (path.len() - 1) as u16);
+        place(&mut self.caps, ix, cap);
         place(&mut self.paths, ix, NodePath::from_vec(path));
         place(
             &mut self.nodes,
@@ -402,7 +404,6 @@ impl Index {
                 names: FxHashMap::default(),
                 bindings: Vec::new(),
                 guardrails: Vec::new(),
-                cap_inside: cap,
             },
         );
         self.node_ix.insert(id.as_str().into(), ix);
@@ -465,7 +466,7 @@ impl Index {
         let mut stack = vec![top];
         while let Some(n) = stack.pop() {
             let inherited = match self.nodes[n as usize].parent {
-                Some(p) => self.nodes[p as usize].cap_inside.clone(),
+                Some(p) => self.caps[p as usize].clone(),
                 None => None,
             };
             let cap = match self.permit_at(n) {
@@ -475,7 +476,7 @@ impl Index {
                     None => permit,
                 })),
             };
-            self.nodes[n as usize].cap_inside = cap;
+            self.caps[n as usize] = cap;
             stack.extend(self.nodes[n as usize].children.iter().copied());
         }
     }
