@@ -461,7 +461,7 @@ impl OrgEngine {
 /// The positions of `items` in the order of their IDs, without chasing an ID's heap pointer at
 /// every comparison or moving the items: the first 16 bytes, read once into a `u128`, decide
 /// almost every comparison (IDs hold no NUL bytes, so zero padding keeps shorter IDs first).
-fn id_order<'a, T>(items: &[T], id: impl Fn(&T) -> &'a str) -> Vec<usize> {
+pub(crate) fn id_order<'a, T>(items: &[T], id: impl Fn(&T) -> &'a str) -> Vec<usize> {
     let prefix = |s: &str| {
         let mut bytes = [0u8; 16];
         let n = s.len().min(16);

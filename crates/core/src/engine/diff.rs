@@ -443,23 +443,36 @@ impl OrgEngine {
 
     /// Diff entries for the changed segments, aggregated by subtree in the current state's tree.
     fn entries(&self, groups: Groups) -> Vec<DiffEntry> {
+        // Sorted by subject, action and holding, then by target ID within each: the few groups
+        // are sorted by name, the many targets by cheap keys.
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by(|((s1, a1, h1), _), ((s2, a2, h2), _)| {
+            let key = |s: &Ix, a: &Ix| {
+                (
+                    self.ix.principals[*s as usize].id.as_str(),
+                    &*self.ix.actions[*a as usize].name,
+                )
+            };
+            key(s1, a1).cmp(&key(s2, a2)).then_with(|| h1.cmp(h2))
+        });
         let mut out = Vec::new();
         let mut namer = self.namer();
         for ((s, a, holding), segments) in groups {
-            for (t, subtree) in self.aggregate(&segments) {
+            let (subject, subject_ref) = (self.principal_id(s), self.principal_ref(s));
+            let action = self.ix.actions[a as usize].name.to_string();
+            let aggregated = self.aggregate(&segments);
+            for i in super::access::id_order(&aggregated, |(t, _)| self.id_of(*t)) {
+                let (t, subtree) = aggregated[i];
                 out.push(DiffEntry {
-                    subject: self.principal_id(s),
-                    subject_ref: self.principal_ref(s),
-                    action: self.ix.actions[a as usize].name.to_string(),
+                    subject: subject.clone(),
+                    subject_ref: subject_ref.clone(),
+                    action: action.clone(),
                     target: namer.info(t),
                     subtree,
                     holding: holding.clone(),
                 });
             }
         }
-        out.sort_by(|x, y| {
-            (&x.subject, &x.action, &x.target.path).cmp(&(&y.subject, &y.action, &y.target.path))
-        });
         out
     }
 
