@@ -257,6 +257,12 @@ pub(crate) fn kind_slot(kind: PrincipalKind) -> usize {
 }
 
 impl Index {
+    /// The slot for an object with this ID: the one it had before it was deleted, if any, else
+    /// the next one (`next`).
+    fn revive(&mut self, id: &str, next: usize) -> Ix {
+        self.dead.remove(id).unwrap_or(next as Ix)
+    }
+
     /// An index holding only the organisation's root node and the `iam` actions.
     pub fn new(root_id: &NodeId, root_name: Name) -> Index {
         let root = NodeSlot {
@@ -379,10 +385,7 @@ impl Index {
 
     /// Adds a node under its parent (which must be indexed).
     pub fn add_node(&mut self, id: &NodeId, kind: NodeKind, name: Name, parent: Ix) -> Ix {
-        let ix = self
-            .dead
-            .remove(id.as_str())
-            .unwrap_or(self.nodes.len() as Ix);
+        let ix = self.revive(id.as_str(), self.nodes.len());
         let mut path = self.paths[parent as usize].to_vec();
         path.push(ix);
         let cap = self.caps[parent as usize].clone();
@@ -508,10 +511,7 @@ impl Index {
     // ----- resources -----
 
     pub fn add_resource(&mut self, r: &Resource, home: Ix, links: SmallVec<[Ix; 2]>) -> Ix {
-        let ix = self
-            .dead
-            .remove(r.id.as_str())
-            .unwrap_or(self.resources.len() as Ix);
+        let ix = self.revive(r.id.as_str(), self.resources.len());
         self.nodes[home as usize].homed.push(ix);
         self.nodes[home as usize]
             .names
@@ -596,10 +596,7 @@ impl Index {
         name: Name,
         enabled: bool,
     ) -> Ix {
-        let ix = self
-            .dead
-            .remove(id.as_str())
-            .unwrap_or(self.principals.len() as Ix);
+        let ix = self.revive(id.as_str(), self.principals.len());
         self.prin_names[kind_slot(kind)].insert(name.confusable_key(), ix);
         let subject = kind != PrincipalKind::Group;
         let closure = if subject {
@@ -749,10 +746,7 @@ impl Index {
                 ix
             }
             None => {
-                let ix = self
-                    .dead
-                    .remove(role.id.as_str())
-                    .unwrap_or(self.roles.len() as Ix);
+                let ix = self.revive(role.id.as_str(), self.roles.len());
                 place(
                     &mut self.roles,
                     ix,
@@ -805,10 +799,7 @@ impl Index {
     }
 
     pub fn add_binding(&mut self, b: &Binding, principal: Ix, role: Ix, scope: Tx) -> Ix {
-        let ix = self
-            .dead
-            .remove(b.id.as_str())
-            .unwrap_or(self.bindings.len() as Ix);
+        let ix = self.revive(b.id.as_str(), self.bindings.len());
         place(
             &mut self.bindings,
             ix,
@@ -912,10 +903,7 @@ impl Index {
                 ix
             }
             None => {
-                let ix = self
-                    .dead
-                    .remove(g.id.as_str())
-                    .unwrap_or(self.guards.len() as Ix);
+                let ix = self.revive(g.id.as_str(), self.guards.len());
                 place(
                     &mut self.guards,
                     ix,
