@@ -208,8 +208,15 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> (bool, i64) {
+        let (allowed, valid_until) = self.by_bindings(p, a, t, ctx, now);
+        (allowed && self.guard_permits(t, a), valid_until)
+    }
+
+    /// §3.5 steps 1–4, the bindings without the guardrails; with the first time an expiry could
+    /// change it.
+    fn by_bindings(&self, p: Ix, a: Ix, t: Tx, ctx: &RequestContext, now: i64) -> (bool, i64) {
         match self.prepare(p, a, t) {
-            Some(prep) => self.evaluate(&prep, a, t, ctx, now),
+            Some(prep) => self.evaluate(&prep, ctx, now),
             None => (false, i64::MAX),
         }
     }
@@ -232,15 +239,8 @@ impl OrgEngine {
         })
     }
 
-    /// §3.5 on what [`Self::prepare`] fetched.
-    fn evaluate(
-        &self,
-        prep: &Prepared<'_>,
-        a: Ix,
-        t: Tx,
-        ctx: &RequestContext,
-        now: i64,
-    ) -> (bool, i64) {
+    /// §3.5 steps 3–4 on what [`Self::prepare`] fetched.
+    fn evaluate(&self, prep: &Prepared<'_>, ctx: &RequestContext, now: i64) -> (bool, i64) {
         let cover = &prep.cover;
         let mut allowed = false;
         let mut valid_until = i64::MAX;
@@ -264,7 +264,7 @@ impl OrgEngine {
                 allowed = true;
             }
         }
-        (allowed && self.guard_permits(t, a), valid_until)
+        (allowed, valid_until)
     }
 
     /// §3.5 without guardrails, as the escalation rule compares (§3.7).
@@ -276,26 +276,7 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> bool {
-        if !self.is_enabled_subject(p) {
-            return false;
-        }
-        let cover = self.cover(t);
-        let mut allowed = false;
-        for &s in &self.ix.hot[p as usize].closure {
-            for g in self.grants(s, a) {
-                if self.expiry(g) <= now
-                    || !self.covers(&cover, g.scope())
-                    || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
-                {
-                    continue;
-                }
-                if g.deny() {
-                    return false;
-                }
-                allowed = true;
-            }
-        }
-        allowed
+        self.by_bindings(p, a, t, ctx, now).0
     }
 
     /// How `p` holds `a` on `t`, with the groups through which it is allowed.
