@@ -39,7 +39,13 @@ pub enum ReplayError {
     StillReferenced { what: String },
     /// The write does not belong to this organisation.
     WrongOrganisation,
+    /// A change's revision is not the next one.
+    OutOfOrder { expected: u64, found: u64 },
 }
+
+/// What takes back an accepted change: the inverse writes, in the order they were made.
+#[derive(Debug)]
+pub struct Undo(Vec<Write>);
 
 /// One organisation's model and engine.
 pub struct OrgEngine {
@@ -152,7 +158,7 @@ impl OrgEngine {
         Ok(undo)
     }
 
-    fn undo(&mut self, undo: Vec<Write>) {
+    pub(crate) fn undo(&mut self, undo: Vec<Write>) {
         for w in undo.into_iter().rev() {
             // An inverse of a write that applied always applies.
             let _ = self.apply_write(&w);

@@ -10,6 +10,7 @@ pub mod command;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod installation;
 pub mod messages;
 pub mod model;
 pub mod name;

@@ -282,6 +282,12 @@ pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
             format!("`{what}` は他のオブジェクトから参照されているため削除できません")
         }
         (Lang::Ja, WrongOrganisation) => "この変更は別の組織のものです".into(),
+        (Lang::En, OutOfOrder { expected, found }) => {
+            format!("the change log skips from revision {expected} to {found}")
+        }
+        (Lang::Ja, OutOfOrder { expected, found }) => {
+            format!("変更ログのリビジョンが {expected} ではなく {found} です（欠番があります）")
+        }
     }
 }
 

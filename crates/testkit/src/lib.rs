@@ -1,6 +1,7 @@
 //! canopy-testkit: the YAML scenarios of `tests/scenarios/` and the runner that plays them
-//! against the engine. (The runner against a real server arrives with the server.)
+//! against the engine; throwaway PostgreSQL clusters for tests that need a real database.
 
+pub mod postgres;
 pub mod scenario;
 
 pub use scenario::{Scenario, run_on_engine};

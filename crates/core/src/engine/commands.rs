@@ -57,6 +57,24 @@ impl OrgEngine {
         Ok(writes)
     }
 
+    /// Like [`Self::execute_all`], and also returns what takes the change back
+    /// ([`Self::revert`]): for a writer that applies a change before it is durable.
+    pub fn execute_undoable(
+        &mut self,
+        actor: &Actor,
+        commands: &[Command],
+        clock: &dyn Clock,
+    ) -> Result<(Vec<Write>, super::Undo), (usize, CommandError)> {
+        let (writes, undo) = self.apply_commands(actor, commands, clock)?;
+        Ok((writes, super::Undo(undo)))
+    }
+
+    /// Takes back a change returned by [`Self::execute_undoable`]; changes made after it must be
+    /// taken back first.
+    pub fn revert(&mut self, undo: super::Undo) {
+        self.undo(undo.0);
+    }
+
     /// Applies commands and returns their writes and the writes that undo them.
     pub(crate) fn apply_commands(
         &mut self,

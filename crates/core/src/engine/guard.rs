@@ -199,8 +199,9 @@ impl OrgEngine {
         role.allow.minus(&role.deny)
     }
 
-    /// The no-lockout invariant of §3.7.
-    pub(crate) fn has_usable_admin(&self, now: i64) -> bool {
+    /// The no-lockout invariant of §3.7: someone can still administer the organisation at `now`
+    /// (milliseconds since the epoch).
+    pub fn has_usable_admin(&self, now: i64) -> bool {
         let Some(&admin) = self.ix.role_ix.get(admin_role_id().as_str()) else {
             return false;
         };

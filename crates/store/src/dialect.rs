@@ -1,0 +1,71 @@
+//! What differs between SQLite and PostgreSQL. Everything else is one SQL text for both (with
+//! `$N` parameters, which both accept).
+
+use sqlx::migrate::Migrator;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database engine behind a store.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dialect {
+    /// The embedded default: one file under the data directory.
+    Sqlite,
+    /// PostgreSQL 13 or later: production and replicas.
+    Postgres,
+}
+
+impl Dialect {
+    /// The migrations of this dialect (numbered alike in both).
+    pub(crate) fn migrator(self) -> &'static Migrator {
+        match self {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub(crate) fn pool_size(self) -> u32 {
+        match self {
+            // One writer at a time anyway; a few readers beside it (WAL).
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 8,
+        }
+    }
+
+    /// Run on every new connection. SQLite: write-ahead log and a full sync on every commit, so
+    /// that an acknowledged change survives power loss; wait for the writer instead of failing.
+    /// PostgreSQL's defaults (`synchronous_commit = on`, `fsync = on`) are already durable.
+    pub(crate) fn session_settings(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &[
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = FULL",
+                "PRAGMA busy_timeout = 10000",
+            ],
+            Dialect::Postgres => &[],
+        }
+    }
+
+    pub(crate) fn migrations_table_exists(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Dialect::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        }
+    }
+
+    /// Tells the other replicas that the log grew (delivered when the transaction commits).
+    pub(crate) fn notify_changes(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify('canopy_changes', $1)"),
+        }
+    }
+}
+
+/// The PostgreSQL channel on which writers announce new revisions.
+pub const CHANGES_CHANNEL: &str = "canopy_changes";

@@ -1,0 +1,299 @@
+//! The change log: appending at the head inside one transaction, and reading it back.
+
+use std::collections::HashMap;
+
+use canopy_core::installation::{Change, Effects, Installation};
+use canopy_core::time::Timestamp;
+use sqlx::{Any, Row, Transaction};
+
+use crate::audit::{AuditEvent, AuditKey, GENESIS, Outcome, event_hash};
+use crate::tables;
+use crate::{Store, StoreError};
+
+/// One write transaction at the head of the log, holding the installation's write lock
+/// (DESIGN §2.1). Dropped without [`WriteTx::commit`], it rolls back and leaves no trace.
+pub struct WriteTx<'s> {
+    tx: Transaction<'static, Any>,
+    store: &'s Store,
+    head: u64,
+    /// The last (seq, hash) of each audit chain written in this transaction.
+    chains: HashMap<String, (u64, Vec<u8>)>,
+}
+
+/// A new audit event, before it gets its place in its chain.
+#[derive(Clone, Debug)]
+pub struct AuditDraft {
+    /// `instance` or an organisation ID.
+    pub chain: String,
+    /// When.
+    pub time: Timestamp,
+    /// Who.
+    pub actor: String,
+    /// The request it came from.
+    pub request_id: String,
+    /// What was attempted.
+    pub action: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The change it made, if any.
+    pub revision: Option<u64>,
+    /// Anything else worth keeping (never a secret).
+    pub detail: serde_json::Value,
+}
+
+impl Store {
+    /// Starts a write transaction: takes the installation's write lock by touching the `head`
+    /// row (a row lock on PostgreSQL; the single writer on SQLite) and reads the head revision.
+    pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let head: i64 = sqlx::query_scalar(
+            "UPDATE head SET revision = revision WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(WriteTx {
+            tx,
+            store: self,
+            head: head as u64,
+            chains: HashMap::new(),
+        })
+    }
+
+    /// The revision of the last committed change.
+    pub async fn head(&self) -> Result<u64, StoreError> {
+        let head: i64 = sqlx::query_scalar("SELECT revision FROM head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(head as u64)
+    }
+
+    /// Up to `limit` changes after `revision`, in order.
+    pub async fn changes_after(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(CHANGES_AFTER)
+            .bind(revision as i64)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(change_of_row).collect()
+    }
+
+    /// The installation as the state tables hold it, at the head revision.
+    pub async fn load(&self) -> Result<Installation, StoreError> {
+        // The head first: a change committed while the tables are read is then applied again by
+        // the follower, which skips what it already has.
+        let head = self.head().await?;
+        let state = self.read_state().await?;
+        let revisions = self.org_revisions().await?;
+        let orgs = state
+            .orgs
+            .into_iter()
+            .map(|m| {
+                let r = revisions.get(m.org.id.as_str()).copied().unwrap_or(0);
+                (m, r)
+            })
+            .collect();
+        Installation::from_state(head, state.admins, orgs).map_err(StoreError::corrupt)
+    }
+
+    /// A secret of a principal (a password hash…), if set.
+    pub async fn secret(&self, principal: &str, kind: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT secret FROM credentials WHERE principal_id = $1 AND kind = $2",
+        )
+        .bind(principal)
+        .bind(kind)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+const CHANGES_AFTER: &str = "SELECT revision, time_ms, actor, request_id, command, effects \
+     FROM changes WHERE revision > $1 ORDER BY revision LIMIT $2";
+
+fn change_of_row(row: &sqlx::any::AnyRow) -> Result<Change, StoreError> {
+    let revision: i64 = row.try_get(0)?;
+    let effects: String = row.try_get(5)?;
+    Ok(Change {
+        revision: revision as u64,
+        time: Timestamp::from_millis(row.try_get(1)?),
+        actor: row.try_get(2)?,
+        request_id: row.try_get(3)?,
+        command: row.try_get(4)?,
+        effects: serde_json::from_str(&effects)
+            .map_err(|e| StoreError::corrupt(format!("change {revision}: {e}")))?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// The head revision: the last change committed before this transaction (plus those appended
+    /// in it).
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Changes after `revision` up to the head, read inside the lock: what another replica
+    /// committed since this process last looked.
+    pub async fn changes_after(&mut self, revision: u64) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(CHANGES_AFTER)
+            .bind(revision as i64)
+            .bind(i64::MAX)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(change_of_row).collect()
+    }
+
+    /// The revision an object was last written at, read inside the lock.
+    pub async fn object_revision(
+        &mut self,
+        org: &str,
+        key: &canopy_core::model::ObjectKey,
+    ) -> Result<Option<u64>, StoreError> {
+        let r: Option<i64> = sqlx::query_scalar(
+            "SELECT revision FROM objects WHERE org_id = $1 AND object_key = $2",
+        )
+        .bind(org)
+        .bind(tables::key_row(key))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(r.map(|r| r as u64))
+    }
+
+    /// Appends a change at the head: its row in `changes`, its effects on the state tables, the
+    /// new head. Its revision must be the next one.
+    pub async fn append(&mut self, change: &Change) -> Result<(), StoreError> {
+        if change.revision != self.head + 1 {
+            return Err(StoreError::corrupt(format!(
+                "change {} appended at head {}",
+                change.revision, self.head
+            )));
+        }
+        let effects = serde_json::to_string(&change.effects).map_err(StoreError::corrupt)?;
+        sqlx::query(
+            "INSERT INTO changes (revision, time_ms, org_id, actor, request_id, command, effects) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(change.revision as i64)
+        .bind(change.time.millis())
+        .bind(change.effects.org().map(|o| o.to_string()))
+        .bind(&change.actor)
+        .bind(&change.request_id)
+        .bind(&change.command)
+        .bind(effects)
+        .execute(&mut *self.tx)
+        .await?;
+        match &change.effects {
+            Effects::Org { org, writes } => {
+                tables::write_org(&mut self.tx, org.as_str(), change.revision, writes).await?
+            }
+            Effects::Instance { writes } => {
+                tables::write_instance(&mut self.tx, change.revision, writes).await?
+            }
+        }
+        sqlx::query("UPDATE head SET revision = $1 WHERE id = 1")
+            .bind(change.revision as i64)
+            .execute(&mut *self.tx)
+            .await?;
+        self.head = change.revision;
+        Ok(())
+    }
+
+    /// Sets a principal's secret (a password hash…) of the given kind.
+    pub async fn set_secret(
+        &mut self,
+        org: &str,
+        principal: &str,
+        kind: &str,
+        secret: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO credentials (org_id, principal_id, kind, secret) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (principal_id, kind) DO UPDATE SET secret = excluded.secret",
+        )
+        .bind(org)
+        .bind(principal)
+        .bind(kind)
+        .bind(secret)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a principal's secret of the given kind.
+    pub async fn delete_secret(&mut self, principal: &str, kind: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM credentials WHERE principal_id = $1 AND kind = $2")
+            .bind(principal)
+            .bind(kind)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends an event to its audit chain: the next position, the hash of the previous event,
+    /// and an HMAC under `key`.
+    pub async fn audit(&mut self, key: &AuditKey, draft: AuditDraft) -> Result<(), StoreError> {
+        let (last_seq, prev) = match self.chains.get(&draft.chain) {
+            Some((seq, hash)) => (*seq, hash.clone()),
+            None => {
+                let row = sqlx::query(
+                    "SELECT seq, hash FROM audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&draft.chain)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                match row {
+                    Some(r) => (r.try_get::<i64, _>(0)? as u64, r.try_get::<Vec<u8>, _>(1)?),
+                    None => (0, GENESIS.to_vec()),
+                }
+            }
+        };
+        let event = AuditEvent {
+            chain: draft.chain,
+            seq: last_seq + 1,
+            time_ms: draft.time.millis(),
+            actor: draft.actor,
+            request_id: draft.request_id,
+            action: draft.action,
+            outcome: draft.outcome,
+            revision: draft.revision,
+            detail: draft.detail,
+        };
+        let text = serde_json::to_string(&event).map_err(StoreError::corrupt)?;
+        let hash = event_hash(&prev, &text);
+        let mac = key.mac(&hash);
+        sqlx::query(
+            "INSERT INTO audit (chain, seq, time_ms, actor, action, outcome, revision, event, \
+             prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&event.chain)
+        .bind(event.seq as i64)
+        .bind(event.time_ms)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(event.outcome.as_str())
+        .bind(event.revision.map(|r| r as i64))
+        .bind(&text)
+        .bind(prev)
+        .bind(hash.clone())
+        .bind(mac)
+        .execute(&mut *self.tx)
+        .await?;
+        self.chains.insert(event.chain, (event.seq, hash));
+        Ok(())
+    }
+
+    /// Commits: when this returns, the changes are durable. PostgreSQL replicas are told.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if let Some(notify) = self.store.dialect().notify_changes() {
+            sqlx::query(notify)
+                .bind(self.head.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,559 @@
+//! The storage contract, run against SQLite and against a real PostgreSQL started by the test
+//! (testkit). Every test below runs on both engines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use canopy_core::command::{Command, TargetRef};
+use canopy_core::engine::Actor;
+use canopy_core::error::CommandError;
+use canopy_core::ids::{OrgId, PrincipalId};
+use canopy_core::installation::{Effects, Request};
+use canopy_core::model::{NodeKind, Object, ObjectKey, RequestContext, Write};
+use canopy_core::name::Name;
+use canopy_core::time::Timestamp;
+use canopy_store::verify::Problem;
+use canopy_store::{
+    AuditKey, Expectation, Location, SecretOp, SecretOwner, Shared, Store, StoreError, Submission,
+    SubmitError, SystemClock, Writer,
+};
+
+struct Fixture {
+    store: Store,
+    key: AuditKey,
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::Data(dir.path().to_path_buf());
+    Fixture {
+        store: Store::open(&location).await.unwrap(),
+        key: AuditKey::generate(),
+        location,
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Fixture {
+    let url = canopy_testkit::postgres::fresh_database().unwrap();
+    let location = Location::Database(url);
+    Fixture {
+        store: Store::open(&location).await.unwrap(),
+        key: AuditKey::generate(),
+        location,
+        _dir: None,
+    }
+}
+
+fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+fn now() -> Timestamp {
+    use canopy_core::ids::Clock;
+    SystemClock.now()
+}
+
+/// A running writer on a migrated store with an instance administrator and one organisation.
+struct Running {
+    shared: Arc<Shared>,
+    writer: Writer,
+    org: OrgId,
+    admin: Actor,
+}
+
+impl Fixture {
+    async fn start(&self) -> (Arc<Shared>, Writer) {
+        self.store.migrate().await.unwrap();
+        let shared = Shared::new(self.store.load().await.unwrap());
+        let follow = match &self.location {
+            Location::Database(url) => Some(url.clone()),
+            Location::Data(_) => None,
+        };
+        let writer = Writer::start(
+            self.store.clone(),
+            shared.clone(),
+            Arc::new(SystemClock),
+            self.key.clone(),
+            follow,
+        );
+        (shared, writer)
+    }
+
+    async fn running(&self) -> Running {
+        let (shared, writer) = self.start().await;
+        writer
+            .submit(submission(
+                Actor::instance_admin("init"),
+                Request::CreateInstanceAdmin {
+                    username: name("root"),
+                },
+                vec![password(
+                    SecretOwner::Created(name("root")),
+                    "$argon2id$root",
+                )],
+            ))
+            .await
+            .unwrap();
+        let created = writer
+            .submit(submission(
+                Actor::instance_admin("root"),
+                Request::CreateOrg {
+                    name: name("acme"),
+                    admin: name("alice"),
+                },
+                vec![password(
+                    SecretOwner::Created(name("alice")),
+                    "$argon2id$alice",
+                )],
+            ))
+            .await
+            .unwrap();
+        let (org, admin) = match &created.change.effects {
+            Effects::Org { org, writes } => (org.clone(), user_in(writes, "alice")),
+            Effects::Instance { .. } => panic!("create_org changed the instance"),
+        };
+        Running {
+            shared,
+            writer,
+            org,
+            admin: Actor::subject(admin, RequestContext::default()),
+        }
+    }
+}
+
+fn user_in(writes: &[Write], username: &str) -> PrincipalId {
+    writes
+        .iter()
+        .find_map(|w| match w {
+            Write::Put(Object::User(u)) if u.username.as_str() == username => Some(u.id.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn password(owner: SecretOwner, hash: &str) -> SecretOp {
+    SecretOp {
+        owner,
+        kind: "password".into(),
+        value: Some(hash.into()),
+    }
+}
+
+fn submission(actor: Actor, request: Request, secrets: Vec<SecretOp>) -> Submission {
+    Submission {
+        actor,
+        request,
+        request_id: "req-test".into(),
+        secrets,
+        expect: None,
+    }
+}
+
+impl Running {
+    fn org_request(&self, commands: Vec<Command>) -> Submission {
+        submission(
+            self.admin.clone(),
+            Request::Org {
+                org: self.org.clone(),
+                commands,
+            },
+            vec![],
+        )
+    }
+
+    async fn create_folder(&self, folder: &str) -> Result<u64, SubmitError> {
+        let s = self.org_request(vec![Command::CreateNode {
+            kind: NodeKind::Folder,
+            name: name(folder),
+            parent: TargetRef::Node(self.org.clone()),
+        }]);
+        self.writer.submit(s).await.map(|c| c.change.revision)
+    }
+}
+
+async fn all_rows(store: &Fixture, sql: &'static str) -> Vec<String> {
+    let url = match &store.location {
+        Location::Data(d) => format!("sqlite://{}", d.join("canopy.db").display()),
+        Location::Database(u) => u.clone(),
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows
+}
+
+// ----- the contract -----
+
+async fn migrations_are_versioned_and_refuse_a_newer_schema(f: Fixture) {
+    assert_eq!(f.store.schema_version().await.unwrap(), None);
+    assert!(matches!(
+        f.store.require_current_schema().await,
+        Err(StoreError::NotInitialised)
+    ));
+    let v = f.store.migrate().await.unwrap();
+    assert_eq!(v, f.store.binary_schema_version());
+    assert_eq!(f.store.schema_version().await.unwrap(), Some(v));
+    f.store.require_current_schema().await.unwrap();
+    // Running it again changes nothing.
+    assert_eq!(f.store.migrate().await.unwrap(), v);
+
+    // A store written by a newer binary is refused, by `migrate` and at start.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, $1, 0)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(&pool_of(&f).await)
+    .await
+    .unwrap();
+    assert!(matches!(
+        f.store.require_current_schema().await,
+        Err(StoreError::SchemaNewer { store: 9999, .. })
+    ));
+    assert!(matches!(
+        f.store.migrate().await,
+        Err(StoreError::SchemaNewer { store: 9999, .. })
+    ));
+}
+
+async fn pool_of(f: &Fixture) -> sqlx::AnyPool {
+    let url = match &f.location {
+        Location::Data(d) => format!("sqlite://{}", d.join("canopy.db").display()),
+        Location::Database(u) => u.clone(),
+    };
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&url).await.unwrap()
+}
+
+async fn accepted_changes_are_gap_free_and_reload_identically(f: Fixture) {
+    let r = f.running().await;
+    for i in 0..5 {
+        let rev = r.create_folder(&format!("team-{i}")).await.unwrap();
+        assert_eq!(rev, 3 + i);
+    }
+    assert_eq!(f.store.head().await.unwrap(), 7);
+    assert_eq!(r.shared.revision(), 7);
+    let log = f.store.changes_after(0, 100).await.unwrap();
+    let revisions: Vec<u64> = log.iter().map(|c| c.revision).collect();
+    assert_eq!(revisions, (1..=7).collect::<Vec<_>>());
+    assert_eq!(log[2].command, "create_node");
+
+    // The state tables load into the same engines the writer keeps.
+    let loaded = f.store.load().await.unwrap();
+    {
+        let live = r.shared.read();
+        assert_eq!(loaded.revision(), live.revision());
+        let org = loaded.org(&r.org).unwrap();
+        assert_eq!(org.model(), live.org(&r.org).unwrap().model());
+        assert_eq!(org.revision(), 7);
+        assert_eq!(org.model().nodes.len(), 5);
+    }
+
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.changes, 7);
+    assert_eq!(report.orgs, 1);
+    assert_eq!(report.audit_events, 7);
+}
+
+async fn a_rejected_command_leaves_only_its_audit_event(f: Fixture) {
+    let r = f.running().await;
+    r.create_folder("eng").await.unwrap();
+    let before = f.store.head().await.unwrap();
+    let err = r.create_folder("eng").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SubmitError::Rejected(0, CommandError::DuplicateName { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(f.store.head().await.unwrap(), before);
+    assert_eq!(f.store.changes_after(before, 10).await.unwrap().len(), 0);
+    let outcomes = all_rows(&f, "SELECT outcome FROM audit ORDER BY time_ms, seq").await;
+    assert_eq!(outcomes.last().map(String::as_str), Some("rejected"));
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+async fn secrets_stay_out_of_the_log_and_the_audit(f: Fixture) {
+    let r = f.running().await;
+    assert_eq!(
+        f.store
+            .secret(r.admin_id().as_str(), "password")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$alice")
+    );
+    for sql in [
+        "SELECT effects FROM changes",
+        "SELECT event FROM audit",
+        "SELECT value FROM objects",
+    ] {
+        for row in all_rows(&f, sql).await {
+            assert!(!row.contains("$argon2id$"), "{sql}: {row}");
+        }
+    }
+}
+
+impl Running {
+    fn admin_id(&self) -> PrincipalId {
+        match &self.admin.kind {
+            canopy_core::engine::ActorKind::Subject(id) => id.clone(),
+            canopy_core::engine::ActorKind::InstanceAdmin(_) => unreachable!(),
+        }
+    }
+}
+
+async fn concurrent_submissions_share_commits_and_stay_gap_free(f: Fixture) {
+    let r = Arc::new(f.running().await);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let r = r.clone();
+        tasks.push(tokio::spawn(async move {
+            r.create_folder(&format!("f-{i}")).await
+        }));
+    }
+    let mut revisions = Vec::new();
+    for t in tasks {
+        revisions.push(t.await.unwrap().unwrap());
+    }
+    revisions.sort();
+    assert_eq!(revisions, (3..3 + 64).collect::<Vec<_>>());
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.changes, 66);
+}
+
+async fn stale_expectations_are_refused(f: Fixture) {
+    let r = f.running().await;
+    let first = r.create_folder("a").await.unwrap();
+    r.create_folder("b").await.unwrap();
+
+    // `apply` with an expected organisation revision that has moved on.
+    let mut s = r.org_request(vec![Command::CreateNode {
+        kind: NodeKind::Folder,
+        name: name("c"),
+        parent: TargetRef::Node(r.org.clone()),
+    }]);
+    s.expect = Some(Expectation::OrgRevision(first));
+    let err = r.writer.submit(s.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SubmitError::Rejected(0, CommandError::StaleRevision { expected, actual })
+                if expected == first && actual == first + 1
+        ),
+        "{err:?}"
+    );
+    s.expect = Some(Expectation::OrgRevision(first + 1));
+    r.writer.submit(s).await.unwrap();
+
+    // `If-Match` on an object: the folder `a` was written at `first`.
+    let a = {
+        let inst = r.shared.read();
+        let m = inst.org(&r.org).unwrap().model();
+        m.nodes
+            .values()
+            .find(|n| n.name.as_str() == "a")
+            .unwrap()
+            .id
+            .clone()
+    };
+    assert_eq!(
+        f.store
+            .object_revision(&r.org, &ObjectKey::Node(a.clone()))
+            .await
+            .unwrap(),
+        Some(first)
+    );
+    let rename = |to: &str| {
+        let mut s = r.org_request(vec![Command::UpdateNode {
+            node: TargetRef::Node(a.clone()),
+            name: Some(name(to)),
+            parent: None,
+        }]);
+        s.expect = Some(Expectation::Object(ObjectKey::Node(a.clone()), first));
+        s
+    };
+    let renamed = r.writer.submit(rename("a2")).await.unwrap();
+    let err = r.writer.submit(rename("a3")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SubmitError::Rejected(0, CommandError::StaleRevision { actual, .. })
+                if actual == renamed.change.revision
+        ),
+        "{err:?}"
+    );
+}
+
+async fn verify_detects_tampering(f: Fixture) {
+    let r = f.running().await;
+    r.create_folder("eng").await.unwrap();
+    r.create_folder("ops").await.unwrap();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    drop(r);
+    let pool = pool_of(&f).await;
+
+    // An audit event rewritten (without the key, its HMAC cannot follow).
+    sqlx::query("UPDATE audit SET event = REPLACE(event, 'create_node', 'delete_node') WHERE seq = 1 AND chain <> 'instance'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Audit { .. })),
+        "{:?}",
+        report.problems
+    );
+
+    // Under another key, every event fails.
+    let report = f.store.verify(&AuditKey::generate(), now()).await.unwrap();
+    assert!(report.problems.len() >= 4, "{:?}", report.problems);
+
+    // An object changed behind the log's back.
+    sqlx::query(
+        "UPDATE objects SET value = REPLACE(value, '\"ops\"', '\"opz\"') WHERE kind = 'node'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::StateDiffers { detail, .. } if detail == "nodes")),
+        "{:?}",
+        report.problems
+    );
+
+    // A change removed from the middle of the log.
+    sqlx::query("DELETE FROM changes WHERE revision = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(
+        report.problems.iter().any(|p| matches!(
+            p,
+            Problem::RevisionGap {
+                expected: 3,
+                found: 4
+            }
+        )),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        !report
+            .problem_lines(canopy_store::messages::Lang::Ja)
+            .is_empty()
+    );
+}
+
+async fn deleting_an_organisation_removes_its_state_and_secrets(f: Fixture) {
+    let r = f.running().await;
+    r.create_folder("eng").await.unwrap();
+    r.writer
+        .submit(submission(
+            Actor::instance_admin("root"),
+            Request::DeleteOrg { org: r.org.clone() },
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert!(r.shared.read().org(&r.org).is_none());
+    assert_eq!(
+        f.store
+            .secret(r.admin_id().as_str(), "password")
+            .await
+            .unwrap(),
+        None
+    );
+    let left = all_rows(&f, "SELECT kind FROM objects").await;
+    assert_eq!(left, vec!["instance_admin".to_string()]);
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.orgs, 0);
+}
+
+async fn two_writers_on_one_store_agree(f: Fixture) {
+    let r = f.running().await;
+    // A second process's writer on the same store: it catches up inside the lock, so the same
+    // name created on both is accepted once.
+    let shared2 = Shared::new(f.store.load().await.unwrap());
+    let follow = match &f.location {
+        Location::Database(url) => Some(url.clone()),
+        Location::Data(_) => None,
+    };
+    let writer2 = Writer::start(
+        f.store.clone(),
+        shared2.clone(),
+        Arc::new(SystemClock),
+        f.key.clone(),
+        follow,
+    );
+    let second = Running {
+        shared: shared2.clone(),
+        writer: writer2,
+        org: r.org.clone(),
+        admin: r.admin.clone(),
+    };
+    let (a, b) = tokio::join!(r.create_folder("same"), second.create_folder("same"));
+    assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+    // Each follows the other's changes.
+    let head = f.store.head().await.unwrap();
+    assert!(r.shared.wait_for(head, Duration::from_secs(5)).await);
+    assert!(shared2.wait_for(head, Duration::from_secs(5)).await);
+    assert_eq!(
+        r.shared.read().org(&r.org).unwrap().model(),
+        shared2.read().org(&r.org).unwrap().model()
+    );
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    migrations_are_versioned_and_refuse_a_newer_schema,
+    accepted_changes_are_gap_free_and_reload_identically,
+    a_rejected_command_leaves_only_its_audit_event,
+    secrets_stay_out_of_the_log_and_the_audit,
+    concurrent_submissions_share_commits_and_stay_gap_free,
+    stale_expectations_are_refused,
+    verify_detects_tampering,
+    deleting_an_organisation_removes_its_state_and_secrets,
+    two_writers_on_one_store_agree,
+);
