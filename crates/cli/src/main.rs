@@ -1,7 +1,23 @@
-//! The `canopy` binary.
+//! The `canopy` binary: `init`, `serve`, `migrate`, `verify`.
 
-use clap::{Parser, Subcommand};
+mod messages;
+mod store_args;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use canopy_core::engine::Actor;
+use canopy_core::ids::Clock;
+use canopy_core::installation::Request;
+use canopy_core::messages::Lang;
+use canopy_core::name::Name;
+use canopy_store::{SecretOp, SecretOwner, Shared, Store, Submission, SystemClock, Writer};
+use clap::{Parser, Subcommand};
+
+use crate::store_args::StoreArgs;
 
 /// Canopy: identity and access management for organisations that run their own infrastructure.
 #[derive(Parser)]
@@ -13,21 +29,218 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Serve the API (not yet: the server is being built).
+    /// Create the store and the instance administrator.
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The instance administrator's username.
+        #[arg(long, env = "CANOPY_ADMIN_USER", default_value = "admin")]
+        admin_user: String,
+        /// A file holding the administrator's password (otherwise a one-time password is
+        /// printed).
+        #[arg(long, env = "CANOPY_ADMIN_PASSWORD_FILE")]
+        admin_password_file: Option<PathBuf>,
+    },
+    /// Serve the API.
     Serve {
-        /// Start with a demo organisation.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The address to listen on.
+        #[arg(long, env = "CANOPY_LISTEN", default_value = "127.0.0.1:8750")]
+        listen: SocketAddr,
+        /// How long a login session lasts, in minutes.
+        #[arg(long, env = "CANOPY_SESSION_MINUTES", default_value_t = 720)]
+        session_minutes: u64,
+        /// Start with a demo installation (an initialised data directory is used as it is).
         #[arg(long)]
         demo: bool,
     },
+    /// Apply the store's pending schema migrations.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Check the stored invariants, the change log and the audit chains; exit 1 on a problem.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// A failure, as one line for a person.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(e.to_string())
+    }
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Commands::Serve { .. } => {
-            eprintln!(
-                "canopy serve: not yet — the server arrives with the storage and API issues; the engine is in crates/core"
-            );
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("canopy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("canopy: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+async fn run(command: Commands) -> Result<ExitCode, Failure> {
+    match command {
+        Commands::Init {
+            store,
+            admin_user,
+            admin_password_file,
+        } => {
+            let password = match admin_password_file {
+                Some(path) => read_secret(&path)?,
+                None => {
+                    let p = hex::encode(rand::random::<[u8; 12]>());
+                    println!("{}", messages::one_time_password(&admin_user, &p, Lang::En));
+                    p
+                }
+            };
+            init(&store, &admin_user, &password).await?;
+            println!("{}", messages::initialised(&store.describe(), Lang::En));
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Serve {
+            store,
+            listen,
+            session_minutes,
+            demo,
+        } => {
+            if demo {
+                demo_setup(&store).await?;
+            }
+            let config = canopy_server::Config {
+                location: store.location(),
+                listen,
+                audit_key: store.audit_key(false)?,
+                session_lifetime: Duration::from_secs(session_minutes * 60),
+                min_revision_wait: Duration::from_secs(5),
+            };
+            canopy_server::serve(config, shutdown_signal(), |addr| {
+                println!("{}", messages::listening(addr, Lang::En));
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Migrate { store } => {
+            let s = Store::open(&store.location()).await?;
+            let version = s.migrate().await?;
+            println!("{}", messages::migrated(version, Lang::En));
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Verify { store } => {
+            let key = store.audit_key(false)?;
+            let s = Store::open(&store.location()).await?;
+            s.require_current_schema().await?;
+            let report = s.verify(&key, SystemClock.now()).await?;
+            for line in report.problem_lines(Lang::En) {
+                println!("{line}");
+            }
+            println!("{}", messages::verified(&report, Lang::En));
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn read_secret(path: &PathBuf) -> Result<String, Failure> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(Failure(messages::empty_secret(path, Lang::En)));
+    }
+    Ok(secret)
+}
+
+/// Migrates the store and creates the instance administrator (the first change).
+async fn init(store: &StoreArgs, username: &str, password: &str) -> Result<(), Failure> {
+    let key = store.audit_key(true)?;
+    let s = Store::open(&store.location()).await?;
+    s.migrate().await?;
+    if s.head().await? > 0 {
+        return Err(Failure(messages::already_initialised(
+            &store.describe(),
+            Lang::En,
+        )));
+    }
+    let name = Name::parse(username).map_err(|p| Failure(format!("{username}: {p:?}")))?;
+    let hash = canopy_server::credentials::hash_password(password).map_err(Failure)?;
+    let shared = Shared::new(s.load().await?);
+    let writer = Writer::start(s.clone(), shared, Arc::new(SystemClock), key, None);
+    writer
+        .submit(Submission {
+            actor: Actor::instance_admin("canopy-init"),
+            request: Request::CreateInstanceAdmin {
+                username: name.clone(),
+            },
+            request_id: "init".into(),
+            secrets: vec![SecretOp {
+                owner: SecretOwner::Created(name),
+                kind: "password".into(),
+                value: Some(hash),
+            }],
+            expect: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// A small demo installation, created once in the data directory.
+async fn demo_setup(store: &StoreArgs) -> Result<(), Failure> {
+    let s = Store::open(&store.location()).await?;
+    if s.schema_version().await?.is_some() && s.head().await? > 0 {
+        return Ok(());
+    }
+    init(store, "admin", messages::DEMO_ADMIN_PASSWORD).await?;
+    println!("{}", messages::demo(Lang::En));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }

@@ -515,6 +515,21 @@ impl OrgEngine {
             .ok_or_else(|| QueryError::UnknownTarget(s.into()))
     }
 
+    /// A folder or project by ID or path (`None` for the organisation itself or an unknown
+    /// reference).
+    pub fn node(&self, reference: &str) -> Option<&crate::model::Node> {
+        match self.target_arg(reference).ok()? {
+            Tx::Node(n) => self.model.nodes.get(&self.ix.nodes[n as usize].id),
+            Tx::Res(_) => None,
+        }
+    }
+
+    /// The ID of a user or service account named by ID or `user:NAME`/`sa:NAME`.
+    pub fn subject_id(&self, reference: &str) -> Option<&PrincipalId> {
+        let p = self.subject_arg(reference).ok()?;
+        Some(&self.ix.principals[p as usize].id)
+    }
+
     /// Resolves an action name.
     pub(crate) fn action_arg(&self, s: &str) -> Result<Ix, QueryError> {
         self.ix

@@ -1,1 +1,186 @@
-//! canopy-server: the HTTP server (issue "The server, the API and the CLI").
+//! canopy-server: the HTTP API of DESIGN §4 over the engine (reads) and the store's writer
+//! (changes). Every request is authenticated ([`auth`]); errors are RFC 7807 problems
+//! ([`problem`]); reads may wait for `Canopy-Min-Revision`.
+
+pub mod auth;
+pub mod body;
+pub mod credentials;
+pub mod messages;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use canopy_api::MIN_REVISION_HEADER;
+use canopy_store::{AuditKey, Location, Shared, Store, StoreError, SystemClock, Writer};
+
+use crate::auth::Language;
+use crate::problem::ApiError;
+use crate::state::App;
+
+/// How a server runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The store.
+    pub location: Location,
+    /// Where to listen (loopback by default).
+    pub listen: SocketAddr,
+    /// The key of the audit chains.
+    pub audit_key: AuditKey,
+    /// How long a login session lasts.
+    pub session_lifetime: Duration,
+    /// How long a read waits for `Canopy-Min-Revision`.
+    pub min_revision_wait: Duration,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The listening socket, or another process holding the data directory.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The routes of the API.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/orgs", post(routes::orgs::create))
+        .route("/v1/orgs/{org}/nodes", post(routes::nodes::create))
+        .route("/v1/orgs/{org}/nodes/{node}", get(routes::nodes::get))
+        .route("/v1/orgs/{org}/check", post(routes::decisions::check))
+        .route("/v1/orgs/{org}/watch", get(routes::watch::watch))
+        .layer(middleware::from_fn_with_state(app.clone(), min_revision))
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .with_state(app)
+}
+
+async fn ready(State(app): State<App>, Language(lang): Language) -> Response {
+    match app.store.head().await {
+        Ok(head) => axum::Json(serde_json::json!({
+            "revision": app.shared.revision(),
+            "head": head,
+        }))
+        .into_response(),
+        Err(e) => ApiError::store(&e, lang).into_response(),
+    }
+}
+
+/// `Canopy-Min-Revision: N`: wait (bounded) until this replica has applied N.
+async fn min_revision(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(value) = req.headers().get(MIN_REVISION_HEADER) {
+        let lang = messages::lang_of(
+            req.headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let Some(wanted) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return ApiError::new(
+                "invalid-field",
+                messages::bad_value(MIN_REVISION_HEADER, lang),
+            )
+            .with_status(StatusCode::BAD_REQUEST)
+            .into_response();
+        };
+        if !app.shared.wait_for(wanted, app.min_revision_wait).await {
+            let mut e = ApiError::new(
+                "revision-not-reached",
+                messages::revision_not_reached(wanted, app.shared.revision(), lang),
+            );
+            e.retry_after = Some(1);
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Holds the data directory for this process: two servers on one SQLite file would both think
+/// they are the only writer.
+fn lock_data_dir(location: &Location) -> Result<Option<std::fs::File>, ServerError> {
+    let Location::Data(dir) = location else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| ServerError::Io(e.to_string()))?;
+    let path = dir.join("canopy.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ServerError::Io(format!("{}: {e}", path.display())))?;
+    file.try_lock().map_err(|_| {
+        ServerError::Io(format!(
+            "{} is in use by another canopy process",
+            dir.display()
+        ))
+    })?;
+    Ok(Some(file))
+}
+
+/// Opens the store, loads the engines, starts the writer and serves until `shutdown` resolves.
+/// `on_ready` receives the address actually bound (useful with port 0).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServerError> {
+    let _lock = lock_data_dir(&config.location)?;
+    let store = Store::open(&config.location).await?;
+    store.require_current_schema().await?;
+    let installation = store.load().await?;
+    let shared = Shared::new(installation);
+    let follow = match &config.location {
+        Location::Database(url) => Some(url.clone()),
+        Location::Data(_) => None,
+    };
+    let clock = Arc::new(SystemClock);
+    let writer = Writer::start(
+        store.clone(),
+        shared.clone(),
+        clock.clone(),
+        config.audit_key.clone(),
+        follow,
+    );
+    let app = App {
+        store,
+        shared: shared.clone(),
+        writer,
+        clock,
+        session_lifetime: config.session_lifetime,
+        min_revision_wait: config.min_revision_wait,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServerError::Io(format!("{}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    tracing::info!(%addr, revision = shared.revision(), "serving");
+    on_ready(addr);
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| ServerError::Io(e.to_string()))
+}

@@ -15,6 +15,7 @@ pub mod dialect;
 mod error;
 mod log;
 pub mod messages;
+mod sessions;
 mod tables;
 pub mod verify;
 mod writer;
@@ -28,7 +29,8 @@ pub use audit::{AuditEvent, AuditKey, Outcome};
 pub use clock::SystemClock;
 pub use dialect::Dialect;
 pub use error::StoreError;
-pub use log::WriteTx;
+pub use log::{AuditDraft, WriteTx};
+pub use sessions::{Session, token_hash};
 pub use verify::Report;
 pub use writer::{
     Committed, Expectation, SecretOp, SecretOwner, Shared, Submission, SubmitError, Writer,

@@ -1,0 +1,47 @@
+//! JSON request bodies whose rejections are problems: 400 for malformed JSON, wrong types and
+//! unknown fields; 413 over the size limit.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Language;
+use crate::messages;
+use crate::problem::ApiError;
+
+/// A JSON body, refused as a problem.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(Language(lang)) =
+            <Language as axum::extract::FromRequestParts<S>>::from_request_parts(&mut parts, state)
+                .await;
+        let req = Request::from_parts(parts, body);
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(rejected(&rejection, lang)),
+        }
+    }
+}
+
+fn rejected(r: &JsonRejection, lang: canopy_core::messages::Lang) -> ApiError {
+    let text = r.body_text();
+    match r {
+        JsonRejection::JsonDataError(_) if text.contains("unknown field") => {
+            ApiError::new("unknown-field", messages::bad_body(&text, lang))
+        }
+        JsonRejection::JsonDataError(_) => {
+            ApiError::new("invalid-field", messages::bad_body(&text, lang))
+                .with_status(StatusCode::BAD_REQUEST)
+        }
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new("payload-too-large", messages::too_large(lang))
+        }
+        _ => ApiError::new("malformed-json", messages::bad_body(&text, lang)),
+    }
+}

@@ -1,0 +1,135 @@
+//! Every message of the server that reaches a person, in English and Japanese, in one place.
+
+use canopy_core::messages::Lang;
+
+/// The language asked for by an `Accept-Language` header (Japanese if it comes first).
+pub fn lang_of(accept_language: Option<&str>) -> Lang {
+    let first = accept_language
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match first {
+        Some(tag) if tag.starts_with("ja") => Lang::Ja,
+        _ => Lang::En,
+    }
+}
+
+/// The fixed title of a problem type (English, as RFC 7807 titles are not localised here).
+pub fn title(slug: &str) -> &'static str {
+    match slug {
+        "malformed-json" => "Malformed JSON",
+        "invalid-field" => "Invalid field",
+        "unknown-field" => "Unknown field",
+        "unauthenticated" => "Unauthenticated",
+        "forbidden" => "Forbidden",
+        "escalation" => "Escalation",
+        "not-found" => "Not found",
+        "duplicate-name" => "Duplicate name",
+        "confusable-name" => "Confusable name",
+        "lockout" => "Lockout",
+        "in-use" => "In use",
+        "invalid-name" => "Invalid name",
+        "limit" => "Limit exceeded",
+        "unknown-reference" => "Unknown reference",
+        "catalog-typo" => "Catalog typo",
+        "group-cycle" => "Group cycle",
+        "stale-revision" => "Stale revision",
+        "stale-cursor" => "Stale cursor",
+        "payload-too-large" => "Payload too large",
+        "revision-not-reached" => "Revision not reached",
+        "rate-limited" => "Rate limited",
+        "unavailable" => "Unavailable",
+        _ => "Error",
+    }
+}
+
+/// No or bad credentials.
+pub fn unauthenticated(lang: Lang) -> String {
+    match lang {
+        Lang::En => "log in first: send `Authorization: Bearer TOKEN` (POST /v1/auth/login)".into(),
+        Lang::Ja => "先にログインしてください: `Authorization: Bearer トークン` を送ってください（POST /v1/auth/login）".into(),
+    }
+}
+
+/// A failed login: the same words whatever was wrong, so that usernames cannot be guessed.
+pub fn bad_login(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the username or password is wrong".into(),
+        Lang::Ja => "ユーザー名またはパスワードが正しくありません".into(),
+    }
+}
+
+/// The store cannot take the request now.
+pub fn unavailable(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the store is unavailable; try again shortly".into(),
+        Lang::Ja => "ストアが利用できません。しばらくしてから再試行してください".into(),
+    }
+}
+
+/// An organisation in the URL that is unknown or not the caller's.
+pub fn org_not_found(org: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("no organisation `{org}`"),
+        Lang::Ja => format!("組織 `{org}` は見つかりません"),
+    }
+}
+
+/// An object in the URL that is unknown or not the caller's to see.
+pub fn object_not_found(what: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("no `{what}` here"),
+        Lang::Ja => format!("`{what}` は見つかりません"),
+    }
+}
+
+/// `Canopy-Min-Revision` was not reached in time.
+pub fn revision_not_reached(wanted: u64, at: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            format!("this replica is at revision {at} and did not reach {wanted} in time; retry")
+        }
+        Lang::Ja => format!(
+            "このレプリカはリビジョン {at} で、時間内に {wanted} に到達しませんでした。再試行してください"
+        ),
+    }
+}
+
+/// A header or query value that does not parse.
+pub fn bad_value(field: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{field}` is not valid"),
+        Lang::Ja => format!("`{field}` の値が正しくありません"),
+    }
+}
+
+/// A body that is not the expected JSON.
+pub fn bad_body(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the request body is not valid: {detail}"),
+        Lang::Ja => format!("リクエスト本文が正しくありません: {detail}"),
+    }
+}
+
+/// A body over the limit.
+pub fn too_large(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the request body is over 1 MiB".into(),
+        Lang::Ja => "リクエスト本文が 1 MiB を超えています".into(),
+    }
+}
+
+/// Only instance administrators may do this.
+pub fn instance_admins_only(lang: Lang) -> String {
+    match lang {
+        Lang::En => "only instance administrators may do this".into(),
+        Lang::Ja => "この操作はインスタンス管理者のみ可能です".into(),
+    }
+}
+
+/// The caller may not do this action here.
+pub fn forbidden(action: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("you may not {action} here"),
+        Lang::Ja => format!("ここで {action} を行う権限がありません"),
+    }
+}

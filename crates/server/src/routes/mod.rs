@@ -1,0 +1,78 @@
+//! The API's routes, one file per kind of thing they are about, and what they share.
+
+pub mod decisions;
+pub mod nodes;
+pub mod orgs;
+pub mod watch;
+
+use canopy_core::ids::OrgId;
+use canopy_core::messages::Lang;
+use canopy_core::name::NameProblem;
+
+use crate::auth::Caller;
+use crate::messages;
+use crate::problem::ApiError;
+use crate::state::App;
+
+/// The organisation named in the URL, if it is the caller's; otherwise 404 (unknown and
+/// foreign are indistinguishable). Instance administrators read no organisation's contents.
+pub fn org_of(app: &App, caller: &Caller, reference: &str) -> Result<OrgId, ApiError> {
+    let not_found = || ApiError::new("not-found", messages::org_not_found(reference, caller.lang));
+    let inst = app.shared.read();
+    let id = inst
+        .find_org(reference)
+        .ok_or_else(not_found)?
+        .model()
+        .org
+        .id
+        .clone();
+    if caller.org.as_ref() == Some(&id) {
+        Ok(id)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Refuses (403) unless the caller may do `action` on `target` of the organisation.
+pub fn require(
+    app: &App,
+    caller: &Caller,
+    org: &OrgId,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let forbidden = || ApiError::new("forbidden", messages::forbidden(action, caller.lang));
+    let subject = caller.subject.as_ref().ok_or_else(forbidden)?;
+    let inst = app.shared.read();
+    let engine = inst.org(org).ok_or_else(forbidden)?;
+    let allowed = engine
+        .check(
+            subject.as_str(),
+            action,
+            target,
+            &caller.actor.ctx,
+            app.clock.now(),
+        )
+        .is_ok_and(|d| d.allowed);
+    if allowed { Ok(()) } else { Err(forbidden()) }
+}
+
+/// A name that breaks the rules of §3.1.
+pub fn invalid_name(
+    field: &'static str,
+    value: &str,
+    problem: NameProblem,
+    lang: Lang,
+) -> ApiError {
+    let e = canopy_core::error::CommandError::InvalidName {
+        field,
+        value: value.into(),
+        problem,
+    };
+    ApiError::command(&e, lang)
+}
+
+/// A fresh request ID, for the log and the audit trail.
+pub fn request_id() -> String {
+    format!("req_{}", hex::encode(rand::random::<[u8; 8]>()))
+}
