@@ -3,5 +3,6 @@
 
 pub mod postgres;
 pub mod scenario;
+pub mod server;
 
 pub use scenario::{Scenario, run_on_engine};
