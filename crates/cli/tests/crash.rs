@@ -141,7 +141,7 @@ async fn crash_loop(store_args: Vec<String>, location: Location, seed: u64) {
         in_flight_at_kill += usize::from(pending > 0);
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(seen.unexpected.is_empty(), "{:?}", seen.unexpected);
     assert!(
         in_flight_at_kill >= KILLS / 2,
