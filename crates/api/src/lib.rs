@@ -64,6 +64,53 @@ pub struct CreateNodeRequest {
     pub parent: String,
 }
 
+/// `POST /v1/orgs/{org}/users`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// The username.
+    pub username: String,
+    /// An e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A local password (hashed by the server, never stored or logged in clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// `POST /v1/orgs/{org}/bindings`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBindingRequest {
+    /// Any principal: an ID or `user:NAME`, `sa:NAME`, `group:NAME`.
+    pub subject: String,
+    /// A role, by ID or name.
+    pub role: String,
+    /// A node or resource, by ID or path.
+    pub scope: String,
+    /// When it stops applying (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Conditions under which it applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<BindingConditions>,
+}
+
+/// The conditions of a binding.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConditions {
+    /// The session must be MFA-verified.
+    #[serde(default)]
+    pub mfa: bool,
+    /// The request must come from one of these networks.
+    #[serde(default)]
+    pub source_cidrs: Vec<String>,
+}
+
 /// `POST /v1/orgs/{org}/check` and `/explain`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -60,9 +60,16 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/v1/auth/login", post(auth::login))
+        .route("/v1/replica", get(replica))
         .route("/v1/orgs", post(routes::orgs::create))
         .route("/v1/orgs/{org}/nodes", post(routes::nodes::create))
         .route("/v1/orgs/{org}/nodes/{node}", get(routes::nodes::get))
+        .route("/v1/orgs/{org}/users", post(routes::users::create))
+        .route("/v1/orgs/{org}/bindings", post(routes::bindings::create))
+        .route(
+            "/v1/orgs/{org}/bindings/{binding}",
+            axum::routing::delete(routes::bindings::delete),
+        )
         .route("/v1/orgs/{org}/check", post(routes::decisions::check))
         .route("/v1/orgs/{org}/watch", get(routes::watch::watch))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
@@ -79,6 +86,22 @@ async fn ready(State(app): State<App>, Language(lang): Language) -> Response {
         .into_response(),
         Err(e) => ApiError::store(&e, lang).into_response(),
     }
+}
+
+/// `GET /v1/replica` (instance administrators): the revision this replica's engines are at and
+/// a digest of their state, so that replicas can be compared. Hashes the whole state: an
+/// operator's check, not a health probe.
+async fn replica(State(app): State<App>, caller: auth::Caller) -> Response {
+    if caller.org.is_some() {
+        return ApiError::new("forbidden", messages::instance_admins_only(caller.lang))
+            .into_response();
+    }
+    let inst = app.shared.read();
+    axum::Json(serde_json::json!({
+        "revision": inst.revision(),
+        "digest": canopy_store::state_digest(&inst),
+    }))
+    .into_response()
 }
 
 /// `Canopy-Min-Revision: N`: wait (bounded) until this replica has applied N.

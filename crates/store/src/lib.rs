@@ -12,6 +12,7 @@
 mod audit;
 mod clock;
 pub mod dialect;
+mod digest;
 mod error;
 mod log;
 pub mod messages;
@@ -28,6 +29,7 @@ use sqlx::any::AnyPoolOptions;
 pub use audit::{AuditEvent, AuditKey, Outcome};
 pub use clock::SystemClock;
 pub use dialect::Dialect;
+pub use digest::state_digest;
 pub use error::StoreError;
 pub use log::{AuditDraft, WriteTx};
 pub use sessions::{Session, token_hash};

@@ -1,13 +1,20 @@
 //! The API's routes, one file per kind of thing they are about, and what they share.
 
+pub mod bindings;
 pub mod decisions;
 pub mod nodes;
 pub mod orgs;
+pub mod users;
 pub mod watch;
 
+use canopy_core::command::Command;
 use canopy_core::ids::OrgId;
+use canopy_core::installation::{Change, Effects, Request};
 use canopy_core::messages::Lang;
+use canopy_core::model::{Object, Write};
 use canopy_core::name::NameProblem;
+use canopy_store::{SecretOp, Submission};
+use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::messages;
@@ -75,4 +82,45 @@ pub fn invalid_name(
 /// A fresh request ID, for the log and the audit trail.
 pub fn request_id() -> String {
     format!("req_{}", hex::encode(rand::random::<[u8; 8]>()))
+}
+
+/// Submits commands to the caller's organisation as one change and waits until it is durable.
+pub async fn submit(
+    app: &App,
+    caller: &Caller,
+    org: OrgId,
+    commands: Vec<Command>,
+    secrets: Vec<SecretOp>,
+) -> Result<Change, ApiError> {
+    app.writer
+        .submit(Submission {
+            actor: caller.actor.clone(),
+            request: Request::Org { org, commands },
+            request_id: request_id(),
+            secrets,
+            expect: None,
+        })
+        .await
+        .map(|c| c.change)
+        .map_err(|e| ApiError::submit(&e, caller.lang))
+}
+
+/// The object a change created, as the answer to a mutation: its value plus the new revision.
+pub fn created(
+    change: &Change,
+    pick: impl Fn(&Object) -> Option<Value>,
+) -> Result<Value, ApiError> {
+    let writes: &[Write] = match &change.effects {
+        Effects::Org { writes, .. } => writes,
+        Effects::Instance { .. } => &[],
+    };
+    let mut body = writes
+        .iter()
+        .find_map(|w| match w {
+            Write::Put(o) => pick(o),
+            Write::Delete(_) => None,
+        })
+        .ok_or_else(|| ApiError::new("internal", format!("{} created nothing", change.command)))?;
+    body["revision"] = json!(change.revision);
+    Ok(body)
 }

@@ -4,17 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use canopy_api::CreateNodeRequest;
 use canopy_core::command::{Command, TargetRef};
-use canopy_core::installation::{Effects, Request};
-use canopy_core::model::{NodeKind, Object, ObjectKey, Write};
+use canopy_core::model::{NodeKind, Object, ObjectKey};
 use canopy_core::name::Name;
-use canopy_store::Submission;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::messages;
 use crate::problem::ApiError;
-use crate::routes::{invalid_name, org_of, request_id};
+use crate::routes::{created, invalid_name, org_of, submit};
 use crate::state::App;
 
 /// `POST /v1/orgs/{org}/nodes {kind, name, parent}`.
@@ -39,31 +37,18 @@ pub async fn create(
     let name = Name::parse(&req.name).map_err(|p| invalid_name("name", &req.name, p, lang))?;
     let parent = TargetRef::parse(&req.parent)
         .ok_or_else(|| ApiError::new("unknown-reference", messages::bad_value("parent", lang)))?;
-    let committed = app
-        .writer
-        .submit(Submission {
-            actor: caller.actor,
-            request: Request::Org {
-                org,
-                commands: vec![Command::CreateNode { kind, name, parent }],
-            },
-            request_id: request_id(),
-            secrets: vec![],
-            expect: None,
-        })
-        .await
-        .map_err(|e| ApiError::submit(&e, lang))?;
-    let change = committed.change;
-    let node = match &change.effects {
-        Effects::Org { writes, .. } => writes.iter().find_map(|w| match w {
-            Write::Put(Object::Node(n)) => Some(n.clone()),
-            _ => None,
-        }),
-        Effects::Instance { .. } => None,
-    }
-    .ok_or_else(|| ApiError::new("internal", "create_node created no node"))?;
-    let mut body = json!(node);
-    body["revision"] = json!(change.revision);
+    let change = submit(
+        &app,
+        &caller,
+        org,
+        vec![Command::CreateNode { kind, name, parent }],
+        vec![],
+    )
+    .await?;
+    let body = created(&change, |o| match o {
+        Object::Node(n) => Some(json!(n)),
+        _ => None,
+    })?;
     Ok((StatusCode::CREATED, axum::Json(body)))
 }
 

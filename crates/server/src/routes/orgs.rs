@@ -60,11 +60,15 @@ pub async fn create(
         ));
     };
     let mut org = Value::Null;
-    let mut admin = Value::Null;
+    let mut admin = json!({});
     for w in writes {
         match w {
             Write::Put(Object::Org(o)) => org = json!(o),
-            Write::Put(Object::User(u)) => admin = json!({"id": u.id, "username": u.username}),
+            Write::Put(Object::User(u)) => {
+                admin["id"] = json!(u.id);
+                admin["username"] = json!(u.username);
+            }
+            Write::Put(Object::Binding(b)) => admin["binding"] = json!(b.id),
             _ => {}
         }
     }

@@ -1,0 +1,219 @@
+//! Two `canopy serve` replicas on one PostgreSQL (issue 3): writes alternate between them and
+//! reads with `Canopy-Min-Revision` on the other always see them; conflicting writes raced on
+//! both at once have exactly one winner; both engines end identical.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use std::path::PathBuf;
+
+use canopy_testkit::server::{ServerProcess, run};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_canopy"))
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(server: &ServerProcess) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: server.url(),
+        }
+    }
+
+    async fn login(&self, body: Value) -> String {
+        let r: Value = self
+            .http
+            .post(format!("{}/v1/auth/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["token"].as_str().unwrap().to_string()
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get_at(&self, token: &str, path: &str, min_revision: u64) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("Canopy-Min-Revision", min_revision.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn revision(v: &Value) -> u64 {
+    v["revision"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_postgres() {
+    let url = canopy_testkit::postgres::fresh_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "replica-root-pw\n").unwrap();
+    let store: Vec<String> = [
+        "--database",
+        &url,
+        "--audit-key-file",
+        key.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let init = [
+        vec!["init".to_string(), "--admin-user".into(), "root".into()],
+        vec![
+            "--admin-password-file".into(),
+            password.display().to_string(),
+        ],
+        store.clone(),
+    ]
+    .concat();
+    let (code, out) = run(&binary(), &init).unwrap();
+    assert_eq!(code, 0, "{out}");
+
+    let a = ServerProcess::start(&binary(), &store).unwrap();
+    let b = ServerProcess::start(&binary(), &store).unwrap();
+    let (ca, cb) = (Client::new(&a), Client::new(&b));
+    let root = ca
+        .login(json!({"username": "root", "password": "replica-root-pw"}))
+        .await;
+    let (status, org) = ca
+        .post(
+            &root,
+            "/v1/orgs",
+            json!({"name": "acme", "admin": {"username": "alice", "password": "alice-pw-1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    // A session made on one replica works on the other.
+    let alice = cb
+        .login(json!({"org": "acme", "username": "alice", "password": "alice-pw-1"}))
+        .await;
+
+    // Writes alternate; the other replica, asked with Canopy-Min-Revision, always sees them.
+    for i in 0..20 {
+        let (writer, reader) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
+        let (status, node) = writer
+            .post(
+                &alice,
+                "/v1/orgs/acme/nodes",
+                json!({"kind": "folder", "name": format!("f-{i}"), "parent": "acme"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{node}");
+        let (status, read) = reader
+            .get_at(
+                &alice,
+                &format!("/v1/orgs/acme/nodes/acme%2Ff-{i}"),
+                revision(&node),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "write {i}: {read}");
+        assert_eq!(read["id"], node["id"]);
+    }
+
+    // The same name created on both at once: exactly one wins, the other is a duplicate.
+    let body = json!({"kind": "folder", "name": "same", "parent": "acme"});
+    let ((s1, v1), (s2, v2)) = tokio::join!(
+        ca.post(&alice, "/v1/orgs/acme/nodes", body.clone()),
+        cb.post(&alice, "/v1/orgs/acme/nodes", body.clone())
+    );
+    let mut statuses = [s1, s2];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{v1} {v2}"
+    );
+
+    // Two administrators; each replica removes one of them at once: exactly one removal wins and
+    // the organisation keeps an administrator. (The loser is refused as a lockout, or as
+    // forbidden when its caller was the one removed.)
+    let (status, bob) = ca
+        .post(
+            &alice,
+            "/v1/orgs/acme/users",
+            json!({"username": "bob", "password": "bob-pw-12"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let (status, bob_binding) = ca
+        .post(
+            &alice,
+            "/v1/orgs/acme/bindings",
+            json!({"subject": "user:bob", "role": "admin", "scope": "acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob_binding}");
+    let bob_token = cb
+        .login(json!({"org": "acme", "username": "bob", "password": "bob-pw-12"}))
+        .await;
+    let alice_binding = org["admin"]["binding"].as_str().unwrap().to_string();
+    let bob_binding = bob_binding["id"].as_str().unwrap().to_string();
+    let remove_alice = format!("/v1/orgs/acme/bindings/{alice_binding}");
+    let remove_bob = format!("/v1/orgs/acme/bindings/{bob_binding}");
+    let ((s1, v1), (s2, v2)) = tokio::join!(
+        ca.delete(&bob_token, &remove_alice),
+        cb.delete(&alice, &remove_bob)
+    );
+    let wins = [s1, s2].iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(wins, 1, "{s1} {v1} / {s2} {v2}");
+    for (s, v) in [(s1, &v1), (s2, &v2)] {
+        if s != StatusCode::OK {
+            assert!(
+                s == StatusCode::CONFLICT || s == StatusCode::FORBIDDEN,
+                "{s} {v}"
+            );
+        }
+    }
+
+    // Both replicas end at the same revision with identical engines.
+    let head = revision(if s1 == StatusCode::OK { &v1 } else { &v2 });
+    let (sa, ra) = ca.get_at(&root, "/v1/replica", head).await;
+    let (sb, rb) = cb.get_at(&root, "/v1/replica", head).await;
+    assert_eq!((sa, sb), (StatusCode::OK, StatusCode::OK), "{ra} {rb}");
+    assert_eq!(ra["revision"], rb["revision"]);
+    assert_eq!(ra["digest"], rb["digest"]);
+
+    drop((a, b));
+    let verify = [vec!["verify".to_string()], store].concat();
+    let (code, out) = run(&binary(), &verify).unwrap();
+    assert_eq!(code, 0, "{out}");
+}
