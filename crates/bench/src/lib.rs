@@ -7,4 +7,5 @@ pub mod engine;
 pub mod measure;
 pub mod peers;
 pub mod semantics;
+pub mod store;
 pub mod workload;

@@ -2,7 +2,8 @@
 //!
 //! `canopy-bench engine [--json] [--seed N] [--scale max|small]` generates the "flexorgs"
 //! workload of DESIGN §7, times Canopy's in-process checks, and runs the same requests on
-//! cedar-policy and casbin.
+//! cedar-policy and casbin. `canopy-bench store [--json]` measures the store: commands per
+//! second on SQLite and PostgreSQL, engine load of a large organisation, replica lag.
 
 use canopy_bench::engine::{self, Options};
 use canopy_bench::workload::Scale;
@@ -24,6 +25,89 @@ enum Command {
     /// The in-process engine: index build, check latency and throughput, memory; and the same
     /// workload on cedar-policy and casbin.
     Engine(EngineArgs),
+    /// The store with production durability: write throughput, engine load, replica lag.
+    Store(StoreArgs),
+    /// (Used by `store`.) Loads a store's engines in this process and reports time and memory.
+    StoreLoad {
+        /// A data directory.
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+        /// A PostgreSQL URL.
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    json: bool,
+    /// Seconds each throughput run lasts.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    /// Skip PostgreSQL (and the replica lag).
+    #[arg(long)]
+    no_postgres: bool,
+    /// Resources and bindings (each) of the organisation whose load is timed; 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    load_objects: usize,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn run_store(args: StoreArgs) -> ExitCode {
+    let opts = canopy_bench::store::StoreOptions {
+        seconds: args.seconds,
+        writers: args.writers,
+        postgres: !args.no_postgres,
+        load_objects: args.load_objects,
+    };
+    let report = runtime().and_then(|rt| rt.block_on(canopy_bench::store::run(&opts)));
+    match report {
+        Ok(r) if args.json => match serde_json::to_string_pretty(&r) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("canopy-bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(r) => {
+            println!("{r:#?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("canopy-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_store_load(data: Option<std::path::PathBuf>, database: Option<String>) -> ExitCode {
+    let result = canopy_bench::store::location(data, database).and_then(|l| {
+        runtime().and_then(|rt| rt.block_on(canopy_bench::store::load_in_this_process(&l)))
+    });
+    match result.and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string())) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("canopy-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
@@ -55,7 +139,11 @@ struct EngineArgs {
 }
 
 fn main() -> ExitCode {
-    let Command::Engine(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Engine(args) => args,
+        Command::Store(args) => return run_store(args),
+        Command::StoreLoad { data, database } => return run_store_load(data, database),
+    };
     let (scale_name, scale, casbin_default) = match args.scale {
         ScaleArg::Max => ("max", Scale::MAX, 200),
         ScaleArg::Small => ("small", Scale::SMALL, Scale::SMALL.requests),

@@ -3,16 +3,36 @@
 use serde::Serialize;
 use std::time::Instant;
 
-/// Runs `f` and returns its result with the wall-clock nanoseconds it took.
+/// A running wall clock.
 ///
 /// The one place that reads the clock: benchmarks measure wall time, which the rest of the
 /// workspace must never read (`clippy.toml` bans `Instant::now` everywhere else).
-#[allow(clippy::disallowed_methods)] // benchmarks measure wall time
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    /// Starts now.
+    #[allow(clippy::disallowed_methods)] // benchmarks measure wall time
+    pub fn start() -> Stopwatch {
+        Stopwatch(Instant::now())
+    }
+
+    /// Nanoseconds since the start.
+    pub fn ns(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Seconds since the start.
+    pub fn secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// Runs `f` and returns its result with the wall-clock nanoseconds it took.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let start = Instant::now();
+    let clock = Stopwatch::start();
     let out = f();
-    let ns = start.elapsed().as_nanos();
-    (out, u64::try_from(ns).unwrap_or(u64::MAX))
+    (out, clock.ns())
 }
 
 /// Per-check latency and throughput of one engine over a run of requests.

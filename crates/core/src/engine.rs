@@ -626,8 +626,9 @@ fn put_principal(
 }
 
 /// The writes that build a model from nothing, in an order where every reference resolves:
-/// parents before children, principals before memberships, roles before bindings.
-fn model_writes(model: OrgModel) -> Vec<Write> {
+/// parents before children, principals before memberships, roles before bindings. The first is
+/// the `Org`: a change made of them creates the organisation.
+pub fn model_writes(model: OrgModel) -> Vec<Write> {
     let OrgModel {
         org,
         catalog,

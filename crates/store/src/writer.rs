@@ -168,6 +168,22 @@ type Reply = oneshot::Sender<Result<Committed, SubmitError>>;
 #[derive(Clone, Debug)]
 pub struct Writer {
     queue: mpsc::Sender<(Submission, Reply)>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done since it started.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Changes committed (a commit carries one or more: group commit).
+    pub changes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: std::sync::atomic::AtomicU64,
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl Writer {
@@ -181,14 +197,25 @@ impl Writer {
         follow_url: Option<String>,
     ) -> Writer {
         let (queue, rx) = mpsc::channel(4096);
+        let counters = Arc::new(Counters::default());
         let task = Task {
             store,
             shared,
             clock,
             key,
+            counters: counters.clone(),
         };
         tokio::spawn(task.run(rx, follow_url));
-        Writer { queue }
+        Writer { queue, counters }
+    }
+
+    /// Commits and changes so far.
+    pub fn stats(&self) -> WriterStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriterStats {
+            commits: self.counters.commits.load(Relaxed),
+            changes: self.counters.changes.load(Relaxed),
+        }
     }
 
     /// Submits a request and waits until it is durable (or refused).
@@ -207,6 +234,7 @@ struct Task {
     shared: Arc<Shared>,
     clock: Arc<dyn Clock + Send + Sync>,
     key: AuditKey,
+    counters: Arc<Counters>,
 }
 
 /// One planned request of a batch.
@@ -368,6 +396,11 @@ impl Task {
             })
             .collect();
         self.shared.apply(&committed)?;
+        use std::sync::atomic::Ordering::Relaxed;
+        self.counters.commits.fetch_add(1, Relaxed);
+        self.counters
+            .changes
+            .fetch_add(committed.len() as u64, Relaxed);
         Ok(planned)
     }
 
