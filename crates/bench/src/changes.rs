@@ -11,6 +11,7 @@ use canopy_core::model::{Conditions, ManualMode, OrgModel, RequestContext};
 use canopy_core::name::Name;
 use serde::Serialize;
 
+use crate::engine::Parts;
 use crate::measure;
 use crate::workload::{NOW, ROOT_ADMIN_ID};
 
@@ -58,13 +59,33 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Measures the change side on `engine` (which it changes).
-pub fn measure(engine: &mut OrgEngine) -> Result<Changes, ChangeError> {
+/// Measures the change side on `engine` (which it changes): the `parts` asked for.
+pub fn measure(engine: &mut OrgEngine, parts: &Parts) -> Result<Changes, ChangeError> {
     let clock = ManualClock::at(NOW);
     let admin = Actor::subject(id(ROOT_ADMIN_ID)?, RequestContext::default());
     let mut out = Changes::default();
-    access_listing(engine, &mut out)?;
+    if parts.access {
+        access_listing(engine, &mut out)?;
+    }
     let model = engine.model().clone();
+    if parts.changes {
+        bind_and_member(engine, &model, &admin, &clock, &mut out)?;
+        subtree_move(engine, &model, &admin, &clock, &mut out)?;
+    }
+    if parts.diff {
+        root_group_diff(engine, &model, &admin, &clock, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Times binding creations and membership additions.
+fn bind_and_member(
+    engine: &mut OrgEngine,
+    model: &OrgModel,
+    admin: &Actor,
+    clock: &ManualClock,
+    out: &mut Changes,
+) -> Result<(), ChangeError> {
     let groups: Vec<&PrincipalId> = model.groups.keys().collect();
     // Guardrails cap administrators too: only scopes where the admin may write bindings.
     let ctx = RequestContext::default();
@@ -83,7 +104,7 @@ pub fn measure(engine: &mut OrgEngine) -> Result<Changes, ChangeError> {
         .filter(|u| u.as_str() != ROOT_ADMIN_ID)
         .collect();
     let mut run = |c: Command| -> Result<f64, ChangeError> {
-        let (r, ns) = measure::timed(|| engine.execute(&admin, &c, &clock));
+        let (r, ns) = measure::timed(|| engine.execute(admin, &c, clock));
         r.map_err(|e| ChangeError(format!("{}: {e}", c.name())))?;
         Ok(ns as f64 / 1e3)
     };
@@ -114,9 +135,7 @@ pub fn measure(engine: &mut OrgEngine) -> Result<Changes, ChangeError> {
         })?);
     }
     out.member_add_us = median(member);
-    subtree_move(engine, &model, &admin, &clock, &mut out)?;
-    root_group_diff(engine, &model, &admin, &clock, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 /// The subject whose `vm.read` listing is the smallest at or above 10,000 targets (among a

@@ -31,6 +31,37 @@ pub struct Options {
     pub cedar_requests: usize,
     /// How many of the requests to time on casbin.
     pub casbin_requests: usize,
+    /// Which parts to run (the slow ones can be skipped while iterating).
+    pub parts: Parts,
+}
+
+/// The parts of a run; skipped ones are reported as absent (peers) or zero.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Parts {
+    /// Canopy's timed checks (always run: the peers are compared with their answers).
+    pub batch: bool,
+    /// cedar-policy.
+    pub cedar: bool,
+    /// casbin.
+    pub casbin: bool,
+    /// The access listing of about 10,000 targets.
+    pub access: bool,
+    /// Binding and membership changes and the subtree move.
+    pub changes: bool,
+    /// The access diff of a group binding at the root (the slowest part).
+    pub diff: bool,
+}
+
+impl Parts {
+    /// Everything.
+    pub const ALL: Parts = Parts {
+        batch: true,
+        cedar: true,
+        casbin: true,
+        access: true,
+        changes: true,
+        diff: true,
+    };
 }
 
 /// Why a run failed.
@@ -87,10 +118,12 @@ pub struct Sizes {
 /// The cedar-policy and casbin results.
 #[derive(Clone, PartialEq, Debug, Serialize)]
 pub struct Peers {
-    /// cedar-policy.
-    pub cedar: PeerReport,
-    /// casbin.
-    pub casbin: PeerReport,
+    /// cedar-policy (absent when skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cedar: Option<PeerReport>,
+    /// casbin (absent when skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub casbin: Option<PeerReport>,
 }
 
 /// The result of `canopy-bench engine`.
@@ -128,7 +161,10 @@ pub struct Report {
 impl Report {
     /// Whether every peer agreed with Canopy on every timed request.
     pub fn peers_agree(&self) -> bool {
-        self.peers.cedar.disagreements == 0 && self.peers.casbin.disagreements == 0
+        [&self.peers.cedar, &self.peers.casbin]
+            .into_iter()
+            .flatten()
+            .all(|p| p.disagreements == 0)
     }
 }
 
@@ -147,7 +183,11 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
     let (engine, build_ns) = measure::timed(|| OrgEngine::from_model(model, 1));
     let mut engine = engine?;
     let (latency, answers) = time_canopy(&engine, &requests)?;
-    let batch_checks_per_sec = time_batches(&engine, &requests);
+    let batch_checks_per_sec = if opts.parts.batch {
+        time_batches(&engine, &requests)
+    } else {
+        0.0
+    };
     let memory = measure::memory();
     let allowed = answers.iter().filter(|a| **a).count();
     let run = Run {
@@ -155,9 +195,16 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
         requests: &requests,
         answers: &answers,
     };
-    let cedar = run.peer(opts.cedar_requests, |m| Ok(CedarPeer::build(m, NOW)?))?;
-    let casbin = run.peer(opts.casbin_requests, |m| Ok(CasbinPeer::build(m, NOW)?))?;
-    let changes = crate::changes::measure(&mut engine)?;
+    let parts = opts.parts;
+    let cedar = parts
+        .cedar
+        .then(|| run.peer(opts.cedar_requests, |m| Ok(CedarPeer::build(m, NOW)?)))
+        .transpose()?;
+    let casbin = parts
+        .casbin
+        .then(|| run.peer(opts.casbin_requests, |m| Ok(CasbinPeer::build(m, NOW)?)))
+        .transpose()?;
+    let changes = crate::changes::measure(&mut engine, &parts)?;
     Ok(Report {
         workload: format!("flexorgs-{}", opts.scale_name),
         seed: opts.seed,
@@ -338,24 +385,18 @@ pub fn table(r: &Report) -> String {
         "{:<8} {:>12} {:>12} {:>14.0}\n",
         "  batch", "", "", r.batch_checks_per_sec
     );
-    out += &row(
-        "cedar",
-        &r.peers.cedar.latency,
-        Some(r.peers.cedar.agreement),
-        Some(r.peers.cedar.setup_ms),
-    );
-    out += &row(
-        "casbin",
-        &r.peers.casbin.latency,
-        Some(r.peers.casbin.agreement),
-        Some(r.peers.casbin.setup_ms),
-    );
+    for (name, p) in [("cedar", &r.peers.cedar), ("casbin", &r.peers.casbin)] {
+        if let Some(p) = p {
+            out += &row(name, &p.latency, Some(p.agreement), Some(p.setup_ms));
+        }
+    }
+    let slower = |p: &Option<PeerReport>| p.as_ref().map_or(0.0, |p| p.times_slower_than_canopy);
     out += &format!(
         "\ncanopy timed in blocks of {} checks (median/p99 of block means); peers timed per check.\n\
          back to back on the same requests, cedar is {:.1}x and casbin {:.0}x slower than canopy.\n",
         r.latency.checks_per_sample,
-        r.peers.cedar.times_slower_than_canopy,
-        r.peers.casbin.times_slower_than_canopy,
+        slower(&r.peers.cedar),
+        slower(&r.peers.casbin),
     );
     let c = &r.changes;
     let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
@@ -373,6 +414,7 @@ pub fn table(r: &Report) -> String {
         c.diff_entries,
     );
     for (name, p) in [("cedar", &r.peers.cedar), ("casbin", &r.peers.casbin)] {
+        let Some(p) = p else { continue };
         out += &format!(
             "\n{name}: {} — {} policies\n  model: {}\n",
             p.engine, p.policies, p.model

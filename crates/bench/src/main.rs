@@ -2,10 +2,11 @@
 //!
 //! `canopy-bench engine [--json] [--seed N] [--scale max|small]` generates the "flexorgs"
 //! workload of DESIGN §7, times Canopy's in-process checks, and runs the same requests on
-//! cedar-policy and casbin. `canopy-bench store [--json]` measures the store: commands per
-//! second on SQLite and PostgreSQL, engine load of a large organisation, replica lag.
+//! cedar-policy and casbin (`--only check,access` skips the slow parts while iterating).
+//! `canopy-bench store [--json]` measures the store: commands per second on SQLite and
+//! PostgreSQL, engine load of a large organisation, replica lag.
 
-use canopy_bench::engine::{self, Options};
+use canopy_bench::engine::{self, Options, Parts};
 use canopy_bench::workload::Scale;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -136,6 +137,37 @@ struct EngineArgs {
     /// milliseconds; all at small scale).
     #[arg(long)]
     casbin_requests: Option<usize>,
+    /// Run only these parts: check, batch, cedar, casbin, access, changes (binding, membership,
+    /// subtree move), diff. Default: all. Canopy's single checks always run (the peers are
+    /// compared with their answers), so `check` alone skips everything else.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Option<Vec<PartArg>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum PartArg {
+    Check,
+    Batch,
+    Cedar,
+    Casbin,
+    Access,
+    Changes,
+    Diff,
+}
+
+fn parts(only: Option<&[PartArg]>) -> Parts {
+    let Some(only) = only else {
+        return Parts::ALL;
+    };
+    let has = |p: PartArg| only.contains(&p);
+    Parts {
+        batch: has(PartArg::Batch),
+        cedar: has(PartArg::Cedar),
+        casbin: has(PartArg::Casbin),
+        access: has(PartArg::Access),
+        changes: has(PartArg::Changes),
+        diff: has(PartArg::Diff),
+    }
 }
 
 fn main() -> ExitCode {
@@ -154,6 +186,7 @@ fn main() -> ExitCode {
         scale,
         cedar_requests: args.cedar_requests.unwrap_or(scale.requests),
         casbin_requests: args.casbin_requests.unwrap_or(casbin_default),
+        parts: parts(args.only.as_deref()),
     };
     let report = match engine::run(&opts) {
         Ok(r) => r,

@@ -53,10 +53,15 @@ impl Holding {
     }
 }
 
-/// The grant lists and target paths one decision reads.
-struct Prepared<'e> {
-    lists: SmallVec<[&'e [Grant]; 8]>,
-    cover: Cover<'e>,
+/// How many grant lists of a subject's closure a decision fetches at once (a user in a handful
+/// of groups: all of them).
+const LISTS_AT_ONCE: usize = 8;
+
+/// What the grants seen so far decide.
+struct Verdict {
+    allowed: bool,
+    /// The first time an expiry could change the answer.
+    valid_until: i64,
 }
 
 /// The nodes whose scopes cover a target (§3.5 step 2): its home path and each link's path.
@@ -165,11 +170,7 @@ impl OrgEngine {
     /// The grants of principal `s` for action `a`.
     #[inline]
     pub(crate) fn grants(&self, s: Ix, a: Ix) -> &[Grant] {
-        self.ix
-            .grants
-            .get(a as usize)
-            .and_then(|m| m.get(s as usize))
-            .map_or(&[], |l| l.as_slice())
+        self.ix.grants.get(a as usize).map_or(&[], |g| g.of(s))
     }
 
     /// When the grant's binding stops applying (`i64::MAX`: never).
@@ -214,57 +215,62 @@ impl OrgEngine {
 
     /// §3.5 steps 1–4, the bindings without the guardrails; with the first time an expiry could
     /// change it.
+    ///
+    /// At scale a decision is bound by cache misses, so the loads are arranged to overlap: the
+    /// target's cover is fetched before the grant lists are walked, and the lists of up to
+    /// [`LISTS_AT_ONCE`] principals of the closure are fetched together before any is read.
     fn by_bindings(&self, p: Ix, a: Ix, t: Tx, ctx: &RequestContext, now: i64) -> (bool, i64) {
-        match self.prepare(p, a, t) {
-            Some(prep) => self.evaluate(&prep, ctx, now),
-            None => (false, i64::MAX),
-        }
-    }
-
-    /// What a decision reads: the grant lists of the subject's closure for the action, and the
-    /// target's paths. `None` for a subject that is not enabled. Every list first, then the
-    /// target: the loads are independent, so they overlap.
-    fn prepare(&self, p: Ix, a: Ix, t: Tx) -> Option<Prepared<'_>> {
-        if !self.is_enabled_subject(p) {
-            return None;
-        }
-        let lists = self.ix.hot[p as usize]
-            .closure
-            .iter()
-            .map(|&s| self.grants(s, a))
-            .collect();
-        Some(Prepared {
-            lists,
-            cover: self.cover(t),
-        })
-    }
-
-    /// §3.5 steps 3–4 on what [`Self::prepare`] fetched.
-    fn evaluate(&self, prep: &Prepared<'_>, ctx: &RequestContext, now: i64) -> (bool, i64) {
-        let cover = &prep.cover;
-        let mut allowed = false;
-        let mut valid_until = i64::MAX;
-        for list in &prep.lists {
-            for g in *list {
-                if !self.covers(cover, g.scope()) {
-                    continue;
+        let Some(hot) = self.ix.hot.get(p as usize).filter(|h| h.enabled_subject) else {
+            return (false, i64::MAX);
+        };
+        let cover = self.cover(t);
+        let Some(by_principal) = self.ix.grants.get(a as usize) else {
+            return (false, i64::MAX);
+        };
+        let mut verdict = Verdict {
+            allowed: false,
+            valid_until: i64::MAX,
+        };
+        for chunk in hot.closure.chunks(LISTS_AT_ONCE) {
+            let lists: [&[Grant]; LISTS_AT_ONCE] =
+                std::array::from_fn(|i| chunk.get(i).map_or(&[][..], |&s| by_principal.of(s)));
+            for list in &lists[..chunk.len()] {
+                if self.evaluate(list, &cover, ctx, now, &mut verdict) {
+                    return (false, verdict.valid_until);
                 }
-                if g.special() {
-                    let expires = self.expiry(g);
-                    if expires <= now
-                        || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
-                    {
-                        continue;
-                    }
-                    valid_until = valid_until.min(expires);
-                }
-                if g.deny() {
-                    return (false, valid_until);
-                }
-                allowed = true;
             }
         }
-        (allowed, valid_until)
+        (verdict.allowed, verdict.valid_until)
+    }
+
+    /// §3.5 steps 3–4 over one grant list; `true` when an applicable deny settles it.
+    #[inline]
+    fn evaluate(
+        &self,
+        list: &[Grant],
+        cover: &Cover<'_>,
+        ctx: &RequestContext,
+        now: i64,
+        verdict: &mut Verdict,
+    ) -> bool {
+        for g in list {
+            if !self.covers(cover, g.scope()) {
+                continue;
+            }
+            if g.special() {
+                let expires = self.expiry(g);
+                if expires <= now || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
+                {
+                    continue;
+                }
+                verdict.valid_until = verdict.valid_until.min(expires);
+            }
+            if g.deny() {
+                return true;
+            }
+            verdict.allowed = true;
+        }
+        false
     }
 
     /// §3.5 without guardrails, as the escalation rule compares (§3.7).

@@ -122,8 +122,93 @@ impl Grant {
     }
 }
 
-/// The grants of one principal for one action.
-pub(crate) type GrantList = SmallVec<[Grant; 2]>;
+/// Where one principal's grants for an action sit in that action's arena.
+#[derive(Clone, Copy, Default, Debug)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// The grants of every principal for one action, packed in one array.
+///
+/// At scale a check's cost is its cache misses. A list per (action, principal) on the heap puts
+/// a group's grants anywhere in memory; here each action's grants share one array, and each
+/// principal's are contiguous, reached through an 8-byte span: the spans and grants that checks
+/// of an action read stay dense and in cache. A list that grows moves to the end of the array;
+/// the space it leaves is reclaimed by compacting when it reaches half the array, so a change
+/// costs its own grants plus, amortised, a constant.
+#[derive(Default)]
+pub(crate) struct ActionGrants {
+    /// By principal.
+    spans: Vec<Span>,
+    arena: Vec<Grant>,
+    /// Grants in `arena` that no span covers any more.
+    garbage: usize,
+}
+
+impl ActionGrants {
+    /// The grants of principal `p`.
+    #[inline]
+    pub fn of(&self, p: Ix) -> &[Grant] {
+        match self.spans.get(p as usize) {
+            Some(s) => {
+                let start = s.start as usize;
+                self.arena.get(start..start + s.len as usize).unwrap_or(&[])
+            }
+            None => &[],
+        }
+    }
+
+    fn push(&mut self, p: Ix, g: Grant) {
+        if self.spans.len() <= p as usize {
+            self.spans.resize(p as usize + 1, Span::default());
+        }
+        let span = self.spans[p as usize];
+        let (start, len) = (span.start as usize, span.len as usize);
+        if start + len != self.arena.len() || len == 0 {
+            // Not at the end: move the list there (an empty one just starts there).
+            self.arena.extend_from_within(start..start + len);
+            self.garbage += len;
+            self.spans[p as usize].start = (self.arena.len() - len) as u32;
+        }
+        self.arena.push(g);
+        self.spans[p as usize].len += 1;
+        self.compact_if_sparse();
+    }
+
+    fn remove_binding(&mut self, p: Ix, b: Ix) {
+        let Some(span) = self.spans.get(p as usize).copied() else {
+            return;
+        };
+        let (start, len) = (span.start as usize, span.len as usize);
+        let list = &mut self.arena[start..start + len];
+        let mut kept = 0;
+        for i in 0..len {
+            if list[i].binding != b {
+                list[kept] = list[i];
+                kept += 1;
+            }
+        }
+        self.garbage += len - kept;
+        self.spans[p as usize].len = kept as u32;
+        self.compact_if_sparse();
+    }
+
+    /// Rewrites the arena without garbage once it is half of it.
+    fn compact_if_sparse(&mut self) {
+        if self.garbage < 64 || self.garbage * 2 < self.arena.len() {
+            return;
+        }
+        let mut arena = Vec::with_capacity((self.arena.len() - self.garbage) * 2);
+        for span in &mut self.spans {
+            let start = span.start as usize;
+            span.start = arena.len() as u32;
+            arena.extend_from_slice(&self.arena[start..start + span.len as usize]);
+        }
+        self.arena = arena;
+        self.garbage = 0;
+    }
+}
 
 /// What a check reads of a principal, apart from the rest so that it stays in cache.
 #[derive(Clone, Debug, Default)]
@@ -209,9 +294,8 @@ pub(crate) struct Index {
     pub principals: Vec<PrinSlot>,
     /// By principal: what a check reads.
     pub hot: Vec<PrinHot>,
-    /// By action, then principal: the grants. Dense, so that a check reaches a list with one
-    /// index; a list of up to two grants sits inline.
-    pub grants: Vec<Vec<GrantList>>,
+    /// By action, then principal: the grants.
+    pub grants: Vec<ActionGrants>,
     pub prin_ix: FxHashMap<CompactString, Ix>,
     /// Per principal kind (user, service account, group): confusable key → index.
     pub prin_names: [FxHashMap<String, Ix>; 3],
@@ -245,8 +329,54 @@ fn place<T>(slots: &mut Vec<T>, ix: Ix, slot: T) {
 
 pub(crate) const ROOT: Ix = 0;
 
-/// A node's path from the root; inline up to the default depth limit.
-pub(crate) type NodePath = SmallVec<[Ix; 12]>;
+/// Ancestors a [`NodePath`] holds inline: the default depth limit (10 levels below the root,
+/// so paths of up to 11) with room to spare.
+const PATH_INLINE: usize = 13;
+
+/// A node's path from the root, in one cache line up to [`PATH_INLINE`] nodes (deeper ones on
+/// the heap). A check compares a grant's scope with the target's ancestor at the scope's depth:
+/// with the whole path in the line it first touches, that is one miss, not two.
+#[derive(Clone, Debug)]
+#[repr(align(64))]
+pub(crate) struct NodePath {
+    inline: [Ix; PATH_INLINE],
+    len: u32,
+    /// A path too long for `inline`. Boxed so that the pointer is thin and the struct one line.
+    #[allow(clippy::box_collection)]
+    deep: Option<Box<Vec<Ix>>>,
+}
+
+impl NodePath {
+    pub fn from_vec(path: Vec<Ix>) -> NodePath {
+        let mut inline = [0; PATH_INLINE];
+        match inline.get_mut(..path.len()) {
+            Some(head) => {
+                head.copy_from_slice(&path);
+                NodePath {
+                    inline,
+                    len: path.len() as u32,
+                    deep: None,
+                }
+            }
+            None => NodePath {
+                inline,
+                len: 0,
+                deep: Some(Box::new(path)),
+            },
+        }
+    }
+}
+
+impl std::ops::Deref for NodePath {
+    type Target = [Ix];
+    #[inline]
+    fn deref(&self) -> &[Ix] {
+        match &self.deep {
+            Some(path) => path,
+            None => &self.inline[..self.len as usize],
+        }
+    }
+}
 
 pub(crate) fn kind_slot(kind: PrincipalKind) -> usize {
     match kind {
@@ -284,7 +414,7 @@ impl Index {
             all_actions: ActionSet::default(),
             nodes: vec![root],
             depth: vec![0],
-            paths: vec![SmallVec::from_slice(&[ROOT])],
+            paths: vec![NodePath::from_vec(vec![ROOT])],
             caps: vec![None],
             node_ix: FxHashMap::default(),
             node_count: 0,
@@ -849,13 +979,10 @@ impl Index {
         for (actions, deny) in [(denies, true), (allows, false)] {
             for a in actions {
                 if self.grants.len() <= a as usize {
-                    self.grants.resize_with(a as usize + 1, Vec::new);
+                    self.grants
+                        .resize_with(a as usize + 1, ActionGrants::default);
                 }
-                let by_principal = &mut self.grants[a as usize];
-                if by_principal.len() <= p as usize {
-                    by_principal.resize_with(p as usize + 1, GrantList::new);
-                }
-                by_principal[p as usize].push(Grant::new(b, scope, deny, special));
+                self.grants[a as usize].push(p, Grant::new(b, scope, deny, special));
             }
         }
     }
@@ -866,11 +993,8 @@ impl Index {
         let p = slot.principal;
         let touched: Vec<Ix> = role.allow.iter().chain(role.deny.iter()).collect();
         for a in touched {
-            let Some(by_principal) = self.grants.get_mut(a as usize) else {
-                continue;
-            };
-            if let Some(list) = by_principal.get_mut(p as usize) {
-                list.retain(|g| g.binding != b);
+            if let Some(by_principal) = self.grants.get_mut(a as usize) {
+                by_principal.remove_binding(p, b);
             }
         }
     }
@@ -974,5 +1098,41 @@ impl Index {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_paths_hold_short_and_deep_paths() {
+        for len in [1, PATH_INLINE - 1, PATH_INLINE, PATH_INLINE + 1, 40] {
+            let path: Vec<Ix> = (0..len as Ix).map(|i| i * 3).collect();
+            assert_eq!(&*NodePath::from_vec(path.clone()), &path[..]);
+        }
+        assert_eq!(std::mem::size_of::<NodePath>(), 64);
+    }
+
+    #[test]
+    fn action_grants_keep_each_principals_list_through_moves_and_compaction() {
+        let mut grants = ActionGrants::default();
+        let mut reference: Vec<Vec<Grant>> = vec![Vec::new(); 7];
+        for b in 0..2000u32 {
+            let p = (b * 5 + b / 3) % 7;
+            let g = Grant::new(b, Tx::Node(b % 50), b % 11 == 0, b % 13 == 0);
+            grants.push(p, g);
+            reference[p as usize].push(g);
+            if b % 3 == 0 {
+                let (q, gone) = ((b / 3) % 7, b / 2);
+                grants.remove_binding(q, gone);
+                reference[q as usize].retain(|g| g.binding != gone);
+            }
+        }
+        for p in 0..8u32 {
+            let want = reference.get(p as usize).map_or(&[][..], |l| l.as_slice());
+            assert_eq!(grants.of(p), want);
+        }
+        assert!(grants.garbage * 2 < grants.arena.len().max(128));
     }
 }
