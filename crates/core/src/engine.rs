@@ -137,6 +137,12 @@ impl OrgEngine {
         self.revision = revision;
     }
 
+    /// Applies one write while loading stored state (no undo is kept). Writes must come in
+    /// dependency order, as [`model_writes`] gives them.
+    pub fn load_write(&mut self, w: &Write) -> Result<(), ReplayError> {
+        self.apply_write(w).map(|_| ())
+    }
+
     /// Applies writes of a change already accepted (replay from the log). Nothing is validated
     /// beyond references; if one write fails, the ones before it are undone.
     pub fn apply_writes(&mut self, writes: &[Write]) -> Result<(), ReplayError> {
@@ -625,6 +631,32 @@ fn put_principal(
     }
 }
 
+/// The nodes of an organisation, parents before children. Nodes not reachable from the root
+/// (a cycle, or a missing parent) come last, so that applying them reports the dangling parent.
+pub fn nodes_parent_first<'m>(
+    root: &NodeId,
+    nodes: &'m std::collections::BTreeMap<NodeId, crate::model::Node>,
+) -> Vec<&'m crate::model::Node> {
+    let mut children: std::collections::BTreeMap<&NodeId, Vec<&crate::model::Node>> =
+        Default::default();
+    for n in nodes.values() {
+        children.entry(&n.parent).or_default().push(n);
+    }
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut queue = std::collections::VecDeque::from([root]);
+    while let Some(parent) = queue.pop_front() {
+        for n in children.get(parent).into_iter().flatten() {
+            out.push(*n);
+            queue.push_back(&n.id);
+        }
+    }
+    if out.len() < nodes.len() {
+        let reached: std::collections::BTreeSet<&NodeId> = out.iter().map(|n| &n.id).collect();
+        out.extend(nodes.values().filter(|n| !reached.contains(&n.id)));
+    }
+    out
+}
+
 /// The writes that build a model from nothing, in an order where every reference resolves:
 /// parents before children, principals before memberships, roles before bindings. The first is
 /// the `Org`: a change made of them creates the organisation.
@@ -646,37 +678,11 @@ pub fn model_writes(model: OrgModel) -> Vec<Write> {
         Write::Put(Object::Org(org.clone())),
         Write::Put(Object::Catalog(catalog)),
     ];
-    let mut children: std::collections::BTreeMap<&NodeId, Vec<&crate::model::Node>> =
-        Default::default();
-    for n in nodes.values() {
-        children.entry(&n.parent).or_default().push(n);
-    }
-    let mut queue = std::collections::VecDeque::from([&org.id]);
-    let mut placed = 0;
-    while let Some(parent) = queue.pop_front() {
-        for n in children.get(parent).into_iter().flatten() {
-            out.push(Write::Put(Object::Node((*n).clone())));
-            queue.push_back(&n.id);
-            placed += 1;
-        }
-    }
-    // Nodes not reachable from the root (a cycle, or a missing parent) are written last, so that
-    // applying them reports the dangling parent.
-    if placed < nodes.len() {
-        let reached: std::collections::BTreeSet<&NodeId> = out
-            .iter()
-            .filter_map(|w| match w {
-                Write::Put(Object::Node(n)) => Some(&n.id),
-                _ => None,
-            })
-            .collect::<std::collections::BTreeSet<_>>();
-        let stray: Vec<Write> = nodes
-            .values()
-            .filter(|n| !reached.contains(&n.id))
-            .map(|n| Write::Put(Object::Node(n.clone())))
-            .collect();
-        out.extend(stray);
-    }
+    out.extend(
+        nodes_parent_first(&org.id, &nodes)
+            .into_iter()
+            .map(|n| Write::Put(Object::Node(n.clone()))),
+    );
     out.extend(
         resources
             .into_values()

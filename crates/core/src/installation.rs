@@ -172,23 +172,22 @@ impl std::fmt::Debug for Installation {
 }
 
 impl Installation {
-    /// An installation from stored state: administrators and organisation models, at `revision`.
-    /// Each model carries the revision of its organisation's last change.
-    pub fn from_state(
+    /// An installation from engines already built (the store's loader builds them while it
+    /// reads), at `revision`.
+    pub fn from_engines(
         revision: u64,
         admins: Vec<InstanceAdmin>,
-        orgs: Vec<(OrgModel, u64)>,
-    ) -> Result<Installation, ReplayError> {
+        orgs: Vec<OrgEngine>,
+    ) -> Installation {
         let mut inst = Installation {
             revision,
             admins: admins.into_iter().map(|a| (a.id.clone(), a)).collect(),
             ..Installation::default()
         };
-        for (model, org_revision) in orgs {
-            let engine = OrgEngine::from_model(model, org_revision)?;
+        for engine in orgs {
             inst.insert_org(engine);
         }
-        Ok(inst)
+        inst
     }
 
     /// The revision of the last change applied.

@@ -97,11 +97,14 @@ async fn replica(State(app): State<App>, caller: auth::Caller) -> Response {
             .into_response();
     }
     let inst = app.shared.read();
-    axum::Json(serde_json::json!({
-        "revision": inst.revision(),
-        "digest": canopy_store::state_digest(&inst),
-    }))
-    .into_response()
+    match canopy_store::state_digest(&inst) {
+        Ok(digest) => axum::Json(serde_json::json!({
+            "revision": inst.revision(),
+            "digest": digest,
+        }))
+        .into_response(),
+        Err(e) => ApiError::new("internal", e.to_string()).into_response(),
+    }
 }
 
 /// `Canopy-Min-Revision: N`: wait (bounded) until this replica has applied N.

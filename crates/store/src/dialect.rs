@@ -58,6 +58,25 @@ impl Dialect {
         }
     }
 
+    /// One page of an organisation's objects between two keys (exclusive), as one row: the page's last key and
+    /// its objects as `kind TAB json` lines (JSON text holds no raw tab or newline).
+    pub(crate) fn object_page(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "SELECT MAX(object_key), group_concat(kind || char(9) || value, char(10)) \
+                 FROM (SELECT object_key, kind, value FROM objects \
+                       WHERE org_id = $1 AND object_key > $2 AND object_key < $3 \
+                       ORDER BY object_key LIMIT $4)"
+            }
+            Dialect::Postgres => {
+                "SELECT MAX(object_key), string_agg(kind || chr(9) || value, chr(10)) \
+                 FROM (SELECT object_key, kind, value FROM objects \
+                       WHERE org_id = $1 AND object_key > $2 AND object_key < $3 \
+                       ORDER BY object_key LIMIT $4) AS page"
+            }
+        }
+    }
+
     /// Tells the other replicas that the log grew (delivered when the transaction commits).
     pub(crate) fn notify_changes(self) -> Option<&'static str> {
         match self {

@@ -55,6 +55,8 @@ pub const SQLITE_FILE: &str = "canopy.db";
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Objects per query when loading.
+    load_page: i64,
 }
 
 impl Store {
@@ -87,7 +89,17 @@ impl Store {
                 location: redact(&url),
                 detail: e.to_string(),
             })?;
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            load_page: tables::PAGE,
+        })
+    }
+
+    /// Loads this many objects per query (default 10,000): for tests of the paging.
+    pub fn with_load_page(mut self, objects: i64) -> Store {
+        self.load_page = objects.max(1);
+        self
     }
 
     /// The dialect of this store.

@@ -86,17 +86,10 @@ impl Store {
         // The head first: a change committed while the tables are read is then applied again by
         // the follower, which skips what it already has.
         let head = self.head().await?;
-        let state = self.read_state().await?;
+        let admins = self.read_admins().await?;
         let revisions = self.org_revisions().await?;
-        let orgs = state
-            .orgs
-            .into_iter()
-            .map(|m| {
-                let r = revisions.get(m.org.id.as_str()).copied().unwrap_or(0);
-                (m, r)
-            })
-            .collect();
-        Installation::from_state(head, state.admins, orgs).map_err(StoreError::corrupt)
+        let orgs = self.load_orgs(&revisions).await?;
+        Ok(Installation::from_engines(head, admins, orgs))
     }
 
     /// A secret of a principal (a password hash…), if set.

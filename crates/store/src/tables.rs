@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use canopy_core::OrgEngine;
 use canopy_core::installation::{InstanceAdmin, InstanceWrite};
 use canopy_core::model::{Object, ObjectKey, OrgModel, Write};
-use futures::TryStreamExt;
 use sqlx::{Any, Row, Transaction};
 
 use crate::{Store, StoreError};
@@ -165,106 +165,191 @@ pub(crate) async fn write_instance(
     Ok(())
 }
 
-/// The state tables read back: the instance administrators and each organisation's model.
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    pub admins: Vec<InstanceAdmin>,
-    pub orgs: Vec<OrgModel>,
-}
-
-#[derive(Default)]
-struct Parts {
-    org: Option<canopy_core::model::Org>,
-    objects: Vec<(String, String)>,
-}
-
 fn parse<T: serde::de::DeserializeOwned>(
     org: &str,
-    key: &str,
+    kind: &str,
     value: &str,
 ) -> Result<T, StoreError> {
     serde_json::from_str(value)
-        .map_err(|e| StoreError::corrupt(format!("object {key} of {org:?}: {e}")))
+        .map_err(|e| StoreError::corrupt(format!("a {kind} of {org:?}: {e}")))
+}
+
+/// Objects read per query when loading: each page is one row (the objects joined by newlines),
+/// because a row costs microseconds in the driver and an organisation has millions of objects.
+pub(crate) const PAGE: i64 = 10_000;
+
+/// The key ranges of an organisation's objects (after its `org` row), in the order the engine
+/// takes them: everything an object refers to comes before it. Bounds are exclusive.
+const RANGES: [(&str, &str); 8] = [
+    ("catalof", "catalog0"),
+    ("node/", "node0"),
+    ("resource/", "resource0"),
+    ("principal/", "principal0"),
+    ("membership/", "membership0"),
+    ("role/", "role0"),
+    ("binding/", "binding0"),
+    ("guardrail/", "guardrail0"),
+];
+
+/// An object row as an object.
+fn object_of(org: &str, kind: &str, v: &str) -> Result<Object, StoreError> {
+    Ok(match kind {
+        "org" => Object::Org(parse(org, kind, v)?),
+        "catalog" => Object::Catalog(parse(org, kind, v)?),
+        "node" => Object::Node(parse(org, kind, v)?),
+        "resource" => Object::Resource(parse(org, kind, v)?),
+        "user" => Object::User(parse(org, kind, v)?),
+        "service_account" => Object::ServiceAccount(parse(org, kind, v)?),
+        "group" => Object::Group(parse(org, kind, v)?),
+        "membership" => Object::Membership(parse(org, kind, v)?),
+        "role" => Object::Role(parse(org, kind, v)?),
+        "binding" => Object::Binding(parse(org, kind, v)?),
+        "guardrail" => Object::Guardrail(parse(org, kind, v)?),
+        other => {
+            return Err(StoreError::corrupt(format!(
+                "unknown object kind {other:?} in {org}"
+            )));
+        }
+    })
+}
+
+/// One page of objects in `(after, upper)`: the last key and the objects, parsed on a blocking
+/// thread (so that parsing the next page overlaps indexing this one).
+async fn page(
+    store: Store,
+    org: String,
+    after: String,
+    upper: &'static str,
+) -> Result<Option<(String, Vec<Object>)>, StoreError> {
+    let row = sqlx::query(store.dialect().object_page())
+        .bind(&org)
+        .bind(&after)
+        .bind(upper)
+        .bind(store.load_page)
+        .fetch_one(store.pool())
+        .await?;
+    let last: Option<String> = row.try_get(0)?;
+    let Some(last) = last else { return Ok(None) };
+    let text: String = row.try_get(1)?;
+    let objects = tokio::task::spawn_blocking(move || parse_page(&org, &text))
+        .await
+        .map_err(StoreError::corrupt)??;
+    Ok(Some((last, objects)))
+}
+
+/// The objects of a page's `kind TAB json` lines (JSON text holds no raw tab or newline).
+fn parse_page(org: &str, text: &str) -> Result<Vec<Object>, StoreError> {
+    text.split('\n')
+        .map(|line| {
+            let (kind, value) = line
+                .split_once('\t')
+                .ok_or_else(|| StoreError::corrupt(format!("a malformed object in {org}")))?;
+            object_of(org, kind, value)
+        })
+        .collect()
 }
 
 impl Store {
-    /// Reads every object of the state tables into models.
-    pub(crate) async fn read_state(&self) -> Result<State, StoreError> {
-        let mut state = State::default();
-        let mut orgs: BTreeMap<String, Parts> = BTreeMap::new();
-        let mut rows =
-            sqlx::query("SELECT org_id, object_key, kind, value FROM objects").fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            let org: String = row.try_get(0)?;
-            let key: String = row.try_get(1)?;
-            let kind: String = row.try_get(2)?;
-            let value: String = row.try_get(3)?;
-            if org == INSTANCE {
-                state.admins.push(parse(&org, &key, &value)?);
-                continue;
+    /// The instance administrators.
+    pub(crate) async fn read_admins(&self) -> Result<Vec<InstanceAdmin>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT value FROM objects WHERE org_id = $1 ORDER BY object_key")
+                .bind(INSTANCE)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|a| parse(INSTANCE, "instance_admin", a))
+            .collect()
+    }
+
+    /// Every organisation's engine, built while its objects are read: the next page is fetched
+    /// while the current one is indexed, and no copy of the whole model is held on the side.
+    /// `revisions`: each organisation's last change.
+    pub(crate) async fn load_orgs(
+        &self,
+        revisions: &BTreeMap<String, u64>,
+    ) -> Result<Vec<OrgEngine>, StoreError> {
+        let orgs = sqlx::query(
+            "SELECT org_id, value FROM objects WHERE kind = 'org' AND org_id <> $1 ORDER BY org_id",
+        )
+        .bind(INSTANCE)
+        .fetch_all(self.pool())
+        .await?;
+        let mut engines = Vec::with_capacity(orgs.len());
+        for row in &orgs {
+            let id: String = row.try_get(0)?;
+            let value: String = row.try_get(1)?;
+            let org: canopy_core::model::Org = parse(&id, "org", &value)?;
+            let revision = revisions.get(&id).copied().unwrap_or(0);
+            let mut engine =
+                OrgEngine::from_model(OrgModel::new(org), revision).map_err(StoreError::corrupt)?;
+            let loaded = self.load_org(&id, &mut engine).await?;
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE org_id = $1")
+                .bind(&id)
+                .fetch_one(self.pool())
+                .await?;
+            if stored as usize != loaded + 1 {
+                return Err(StoreError::corrupt(format!(
+                    "{id} has {stored} object rows, of which {} are not objects of an organisation",
+                    stored as usize - (loaded + 1).min(stored as usize)
+                )));
             }
-            let parts = orgs.entry(org.clone()).or_default();
-            if kind == "org" {
-                parts.org = Some(parse(&org, &key, &value)?);
-            } else {
-                parts.objects.push((kind, value));
-            }
+            engines.push(engine);
         }
-        for (org, parts) in orgs {
-            let o = parts
-                .org
-                .ok_or_else(|| StoreError::corrupt(format!("organisation {org} has no org row")))?;
-            let mut m = OrgModel::new(o);
-            for (kind, value) in parts.objects {
-                let v = value.as_str();
-                match kind.as_str() {
-                    "catalog" => m.catalog = parse(&org, &kind, v)?,
-                    "node" => {
-                        let n: canopy_core::model::Node = parse(&org, &kind, v)?;
-                        m.nodes.insert(n.id.clone(), n);
-                    }
-                    "resource" => {
-                        let r: canopy_core::model::Resource = parse(&org, &kind, v)?;
-                        m.resources.insert(r.id.clone(), r);
-                    }
-                    "user" => {
-                        let u: canopy_core::model::User = parse(&org, &kind, v)?;
-                        m.users.insert(u.id.clone(), u);
-                    }
-                    "service_account" => {
-                        let s: canopy_core::model::ServiceAccount = parse(&org, &kind, v)?;
-                        m.service_accounts.insert(s.id.clone(), s);
-                    }
-                    "group" => {
-                        let g: canopy_core::model::Group = parse(&org, &kind, v)?;
-                        m.groups.insert(g.id.clone(), g);
-                    }
-                    "membership" => {
-                        let e: canopy_core::model::Membership = parse(&org, &kind, v)?;
-                        m.memberships.insert((e.group.clone(), e.member.clone()), e);
-                    }
-                    "role" => {
-                        let r: canopy_core::model::Role = parse(&org, &kind, v)?;
-                        m.roles.insert(r.id.clone(), r);
-                    }
-                    "binding" => {
-                        let b: canopy_core::model::Binding = parse(&org, &kind, v)?;
-                        m.bindings.insert(b.id.clone(), b);
-                    }
-                    "guardrail" => {
-                        let g: canopy_core::model::Guardrail = parse(&org, &kind, v)?;
-                        m.guardrails.insert(g.id.clone(), g);
-                    }
-                    other => {
-                        return Err(StoreError::corrupt(format!(
-                            "unknown object kind {other:?} in {org}"
-                        )));
+        // Every organisation that has objects has its `org` row: walk the distinct org_ids
+        // with one index seek each.
+        let mut after = INSTANCE.to_string();
+        loop {
+            let next: Option<String> = sqlx::query_scalar(
+                "SELECT org_id FROM objects WHERE org_id > $1 ORDER BY org_id LIMIT 1",
+            )
+            .bind(&after)
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(next) = next else { break };
+            if !engines.iter().any(|e| e.model().org.id.as_str() == next) {
+                return Err(StoreError::corrupt(format!(
+                    "objects of {next} but no such organisation"
+                )));
+            }
+            after = next;
+        }
+        Ok(engines)
+    }
+
+    /// Reads one organisation's objects range by range into its engine; returns how many.
+    async fn load_org(&self, org: &str, engine: &mut OrgEngine) -> Result<usize, StoreError> {
+        let mut loaded = 0;
+        for (lower, upper) in RANGES {
+            // Nodes are indexed parents first: gathered, then ordered.
+            let mut nodes = BTreeMap::new();
+            let mut next = tokio::spawn(page(self.clone(), org.into(), lower.into(), upper));
+            loop {
+                let fetched = next.await.map_err(StoreError::corrupt)??;
+                let Some((last, objects)) = fetched else {
+                    break;
+                };
+                next = tokio::spawn(page(self.clone(), org.into(), last, upper));
+                loaded += objects.len();
+                for obj in objects {
+                    match obj {
+                        Object::Node(n) => {
+                            nodes.insert(n.id.clone(), n);
+                        }
+                        obj => engine
+                            .load_write(&Write::Put(obj))
+                            .map_err(StoreError::corrupt)?,
                     }
                 }
             }
-            state.orgs.push(m);
+            let root = engine.model().org.id.clone();
+            for n in canopy_core::engine::nodes_parent_first(&root, &nodes) {
+                engine
+                    .load_write(&Write::Put(Object::Node(n.clone())))
+                    .map_err(StoreError::corrupt)?;
+            }
         }
-        Ok(state)
+        Ok(loaded)
     }
 
     /// The revision of each organisation's last change.

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use canopy_core::OrgEngine;
 use canopy_core::installation::Installation;
 use canopy_core::time::Timestamp;
 use futures::TryStreamExt;
@@ -130,7 +129,12 @@ impl Store {
         now: Timestamp,
         report: &mut Report,
     ) -> Result<(), StoreError> {
-        let state = match self.read_state().await {
+        let loaded = async {
+            let admins = self.read_admins().await?;
+            let orgs = self.load_orgs(&self.org_revisions().await?).await?;
+            Ok::<_, StoreError>((admins, orgs))
+        };
+        let (admins, engines) = match loaded.await {
             Ok(s) => s,
             Err(StoreError::Corrupt { detail }) => {
                 report.problems.push(Problem::State { detail });
@@ -138,7 +142,7 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        let stored_admins: BTreeMap<_, _> = state.admins.iter().map(|a| (&a.id, a)).collect();
+        let stored_admins: BTreeMap<_, _> = admins.iter().map(|a| (&a.id, a)).collect();
         let replayed_admins: BTreeMap<_, _> = replayed.admins().map(|a| (&a.id, a)).collect();
         if stored_admins != replayed_admins {
             report.problems.push(Problem::StateDiffers {
@@ -147,7 +151,8 @@ impl Store {
             });
         }
         let mut stored_orgs = BTreeSet::new();
-        for model in state.orgs {
+        for engine in &engines {
+            let model = engine.model();
             report.orgs += 1;
             let name = model.org.name.to_string();
             stored_orgs.insert(model.org.id.clone());
@@ -157,7 +162,7 @@ impl Store {
                     detail: "not in the log".into(),
                 }),
                 Some(e) => {
-                    if let Some(what) = first_difference(e.model(), &model) {
+                    if let Some(what) = first_difference(e.model(), model) {
                         report.problems.push(Problem::StateDiffers {
                             scope: name.clone(),
                             detail: what.into(),
@@ -173,22 +178,15 @@ impl Store {
                     detail: format!("{nodes} nodes, at most {}", limits.max_nodes),
                 });
             }
-            let depth = max_depth(&model);
+            let depth = max_depth(model);
             if depth > limits.max_depth as usize {
                 report.problems.push(Problem::Limit {
                     org: name.clone(),
                     detail: format!("{depth} levels, at most {}", limits.max_depth),
                 });
             }
-            match OrgEngine::from_model(model, 0) {
-                Ok(engine) => {
-                    if !engine.has_usable_admin(now.millis()) {
-                        report.problems.push(Problem::Lockout { org: name });
-                    }
-                }
-                Err(e) => report.problems.push(Problem::State {
-                    detail: format!("{name}: {e}"),
-                }),
+            if !engine.has_usable_admin(now.millis()) {
+                report.problems.push(Problem::Lockout { org: name });
             }
         }
         for e in replayed.orgs() {

@@ -16,7 +16,7 @@ use canopy_core::time::Timestamp;
 use canopy_store::verify::Problem;
 use canopy_store::{
     AuditKey, Expectation, Location, SecretOp, SecretOwner, Shared, Store, StoreError, Submission,
-    SubmitError, SystemClock, Writer,
+    SubmitError, SystemClock, Writer, state_digest,
 };
 
 struct Fixture {
@@ -245,6 +245,12 @@ async fn accepted_changes_are_gap_free_and_reload_identically(f: Fixture) {
 
     // The state tables load into the same engines the writer keeps.
     let loaded = f.store.load().await.unwrap();
+    // Loaded a few objects per query, the same.
+    let paged = f.store.clone().with_load_page(2).load().await.unwrap();
+    assert_eq!(
+        paged.org(&r.org).unwrap().model(),
+        loaded.org(&r.org).unwrap().model()
+    );
     {
         let live = r.shared.read();
         assert_eq!(loaded.revision(), live.revision());
@@ -252,7 +258,24 @@ async fn accepted_changes_are_gap_free_and_reload_identically(f: Fixture) {
         assert_eq!(org.model(), live.org(&r.org).unwrap().model());
         assert_eq!(org.revision(), 7);
         assert_eq!(org.model().nodes.len(), 5);
+        assert_eq!(state_digest(&loaded).unwrap(), state_digest(&live).unwrap());
     }
+    // The digest sees a change (it is over the objects, not only the revisions).
+    let reloaded = f.store.load().await.unwrap();
+    let digest = state_digest(&reloaded).unwrap();
+    let mut change = f.store.changes_after(6, 1).await.unwrap().remove(0);
+    if let Effects::Org { writes, .. } = &mut change.effects
+        && let Some(Write::Put(Object::Node(n))) = writes.first_mut()
+    {
+        n.name = name("renamed");
+    }
+    let mut other = canopy_core::installation::Installation::default();
+    for c in f.store.changes_after(0, 6).await.unwrap() {
+        other.apply(&c).unwrap();
+    }
+    other.apply(&change).unwrap();
+    assert_ne!(state_digest(&other).unwrap(), digest);
+    assert_eq!(state_digest(&reloaded).unwrap(), digest);
 
     let report = f.store.verify(&f.key, now()).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);

@@ -134,17 +134,34 @@ struct Span {
 /// At scale a check's cost is its cache misses. A list per (action, principal) on the heap puts
 /// a group's grants anywhere in memory; here each action's grants share one array, and each
 /// principal's are contiguous, reached through an 8-byte span: the spans and grants that checks
-/// of an action read stay dense and in cache. A list that grows moves to the end of the array;
-/// the space it leaves is reclaimed by compacting when it reaches half the array, so a change
-/// costs its own grants plus, amortised, a constant.
+/// of an action read stay dense and in cache. A list owns room for [`room`]`(len)` grants (the
+/// next power of two), so most pushes write in place; a full list moves to the end of the array
+/// with twice the room. The space left behind is reclaimed by compacting when it reaches half
+/// the array. So a change costs its own grants plus, amortised, a constant — also while a whole
+/// organisation is indexed at startup, where lists grow interleaved.
 #[derive(Default)]
 pub(crate) struct ActionGrants {
     /// By principal.
     spans: Vec<Span>,
     arena: Vec<Grant>,
-    /// Grants in `arena` that no span covers any more.
-    garbage: usize,
+    /// The room every span owns, together: the rest of `arena` is garbage.
+    owned: usize,
 }
+
+/// The room a list of `len` grants owns in the arena.
+fn room(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        len.next_power_of_two().max(2)
+    }
+}
+
+/// What fills owned room that holds no grant yet.
+const FILLER: Grant = Grant {
+    scope: 0,
+    binding: 0,
+};
 
 impl ActionGrants {
     /// The grants of principal `p`.
@@ -165,14 +182,17 @@ impl ActionGrants {
         }
         let span = self.spans[p as usize];
         let (start, len) = (span.start as usize, span.len as usize);
-        if start + len != self.arena.len() || len == 0 {
-            // Not at the end: move the list there (an empty one just starts there).
+        if len == room(len) {
+            // Full (or empty): move to the end, with room for twice as many.
+            let new_start = self.arena.len();
             self.arena.extend_from_within(start..start + len);
-            self.garbage += len;
-            self.spans[p as usize].start = (self.arena.len() - len) as u32;
+            self.arena.resize(new_start + room(len + 1), FILLER);
+            self.spans[p as usize].start = new_start as u32;
         }
-        self.arena.push(g);
+        let at = self.spans[p as usize].start as usize + len;
+        self.arena[at] = g;
         self.spans[p as usize].len += 1;
+        self.owned = self.owned + room(len + 1) - room(len);
         self.compact_if_sparse();
     }
 
@@ -189,24 +209,30 @@ impl ActionGrants {
                 kept += 1;
             }
         }
-        self.garbage += len - kept;
         self.spans[p as usize].len = kept as u32;
+        // A shrunk list keeps only the room of its new length; the rest is garbage.
+        self.owned = self.owned - room(len) + room(kept);
         self.compact_if_sparse();
+    }
+
+    fn garbage(&self) -> usize {
+        self.arena.len() - self.owned
     }
 
     /// Rewrites the arena without garbage once it is half of it.
     fn compact_if_sparse(&mut self) {
-        if self.garbage < 64 || self.garbage * 2 < self.arena.len() {
+        let garbage = self.garbage();
+        if garbage < 64 || garbage * 2 < self.arena.len() {
             return;
         }
-        let mut arena = Vec::with_capacity((self.arena.len() - self.garbage) * 2);
+        let mut arena = Vec::with_capacity(self.owned * 2);
         for span in &mut self.spans {
-            let start = span.start as usize;
+            let (start, len) = (span.start as usize, span.len as usize);
             span.start = arena.len() as u32;
-            arena.extend_from_slice(&self.arena[start..start + span.len as usize]);
+            arena.extend_from_slice(&self.arena[start..start + len]);
+            arena.resize(span.start as usize + room(len), FILLER);
         }
         self.arena = arena;
-        self.garbage = 0;
     }
 }
 
@@ -1133,6 +1159,6 @@ mod tests {
             let want = reference.get(p as usize).map_or(&[][..], |l| l.as_slice());
             assert_eq!(grants.of(p), want);
         }
-        assert!(grants.garbage * 2 < grants.arena.len().max(128));
+        assert!(grants.garbage() * 2 < grants.arena.len().max(128));
     }
 }

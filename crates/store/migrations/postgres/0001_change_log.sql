@@ -19,10 +19,11 @@ CREATE TABLE changes (
 CREATE INDEX changes_by_org ON changes (org_id, revision);
 
 -- The state: every object as its JSON value, with the revision that last wrote it (its ETag).
--- Instance-level objects have org_id ''.
+-- Instance-level objects have org_id ''. Keys compare byte by byte (COLLATE "C") whatever the
+-- database's locale: loading reads them in key ranges.
 CREATE TABLE objects (
-    org_id TEXT NOT NULL,
-    object_key TEXT NOT NULL,
+    org_id TEXT COLLATE "C" NOT NULL,
+    object_key TEXT COLLATE "C" NOT NULL,
     kind TEXT NOT NULL,
     revision BIGINT NOT NULL,
     value TEXT NOT NULL,
