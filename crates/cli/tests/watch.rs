@@ -1,6 +1,6 @@
 //! `GET /v1/orgs/{org}/watch` (issue 3): the organisation's changes as server-sent events, from
 //! `after_revision` on, resumable with `Last-Event-ID`, live as changes happen, and never
-//! carrying a secret.
+//! carrying a secret; and `Canopy-Min-Revision` on reads.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use std::path::PathBuf;
@@ -137,6 +137,28 @@ async fn watch_streams_changes_and_resumes() {
     assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [4, 5]);
     let effects = got[1].1["effects"].to_string();
     assert!(effects.contains("sales"), "{effects}");
+
+    // A read that asks for a revision this server has not reached waits, then says so.
+    let r = http
+        .get(format!("{base}/v1/orgs/acme/nodes/acme%2Feng"))
+        .bearer_auth(&alice)
+        .header("Canopy-Min-Revision", "1000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:canopy:problem:revision-not-reached");
+    let r = http
+        .get(format!("{base}/v1/orgs/acme/nodes/acme%2Feng"))
+        .bearer_auth(&alice)
+        .header("Canopy-Min-Revision", "5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"3\"");
 
     // Without a token, nothing.
     let r = http
