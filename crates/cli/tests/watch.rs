@@ -1,6 +1,6 @@
 //! `GET /v1/orgs/{org}/watch` (issue 3): the organisation's changes as server-sent events, from
 //! `after_revision` on, resumable with `Last-Event-ID`, live as changes happen, and never
-//! carrying a secret; and `Canopy-Min-Revision` on reads.
+//! carrying a secret; `Canopy-Min-Revision` on reads; `If-Match` on a delete.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use std::path::PathBuf;
@@ -159,6 +159,49 @@ async fn watch_streams_changes_and_resumes() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["etag"], "\"3\"");
+
+    // If-Match: a delete based on a stale revision of the binding is refused.
+    let r = http
+        .post(format!("{base}/v1/orgs/acme/users"))
+        .bearer_auth(&alice)
+        .json(&json!({"username": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let binding: Value = http
+        .post(format!("{base}/v1/orgs/acme/bindings"))
+        .bearer_auth(&alice)
+        .json(&json!({"subject": "user:bob", "role": "viewer", "scope": "acme/eng"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "{base}/v1/orgs/acme/bindings/{}",
+        binding["id"].as_str().unwrap()
+    );
+    let written = binding["revision"].as_u64().unwrap();
+    let stale = http
+        .delete(&path)
+        .bearer_auth(&alice)
+        .header("If-Match", format!("\"{}\"", written - 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let problem: Value = stale.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:canopy:problem:stale-revision");
+    let fresh = http
+        .delete(&path)
+        .bearer_auth(&alice)
+        .header("If-Match", format!("\"{written}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
 
     // Without a token, nothing.
     let r = http

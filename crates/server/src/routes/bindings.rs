@@ -1,11 +1,11 @@
 //! Bindings.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use canopy_api::CreateBindingRequest;
 use canopy_core::command::{Command, PrincipalRef, RoleRef, TargetRef};
 use canopy_core::ids::BindingId;
-use canopy_core::model::{Conditions, Object};
+use canopy_core::model::{Conditions, Object, ObjectKey};
 use canopy_core::time::Timestamp;
 use serde_json::{Value, json};
 
@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::body::Json;
 use crate::messages;
 use crate::problem::ApiError;
-use crate::routes::{created, org_of, submit};
+use crate::routes::{created, if_match, org_of, submit};
 use crate::state::App;
 
 /// `POST /v1/orgs/{org}/bindings {subject, role, scope, expires_at?, conditions?}`.
@@ -53,7 +53,7 @@ pub async fn create(
         expires_at,
         conditions,
     };
-    let change = submit(&app, &caller, org, vec![command], vec![]).await?;
+    let change = submit(&app, &caller, org, vec![command], vec![], None).await?;
     let body = created(&change, |o| match o {
         Object::Binding(b) => Some(json!(b)),
         _ => None,
@@ -61,23 +61,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)))
 }
 
-/// `DELETE /v1/orgs/{org}/bindings/{binding}`: answers `{revision}`.
+/// `DELETE /v1/orgs/{org}/bindings/{binding}`: answers `{revision}`. Honours `If-Match`.
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
     Path((org, binding)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<axum::Json<Value>, ApiError> {
     let lang = caller.lang;
     let org = org_of(&app, &caller, &org)?;
     let binding = BindingId::parse(&binding)
         .ok_or_else(|| ApiError::new("not-found", messages::object_not_found(&binding, lang)))?;
-    let change = submit(
-        &app,
-        &caller,
-        org,
-        vec![Command::DeleteBinding { binding }],
-        vec![],
-    )
-    .await?;
+    let expect = if_match(&headers, ObjectKey::Binding(binding.clone()), lang)?;
+    let command = Command::DeleteBinding { binding };
+    let change = submit(&app, &caller, org, vec![command], vec![], expect).await?;
     Ok(axum::Json(json!({ "revision": change.revision })))
 }

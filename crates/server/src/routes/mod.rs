@@ -11,9 +11,9 @@ use canopy_core::command::Command;
 use canopy_core::ids::OrgId;
 use canopy_core::installation::{Change, Effects, Request};
 use canopy_core::messages::Lang;
-use canopy_core::model::{Object, Write};
+use canopy_core::model::{Object, ObjectKey, Write};
 use canopy_core::name::NameProblem;
-use canopy_store::{SecretOp, Submission};
+use canopy_store::{Expectation, SecretOp, Submission};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
@@ -91,6 +91,7 @@ pub async fn submit(
     org: OrgId,
     commands: Vec<Command>,
     secrets: Vec<SecretOp>,
+    expect: Option<Expectation>,
 ) -> Result<Change, ApiError> {
     app.writer
         .submit(Submission {
@@ -98,11 +99,33 @@ pub async fn submit(
             request: Request::Org { org, commands },
             request_id: request_id(),
             secrets,
-            expect: None,
+            expect,
         })
         .await
         .map(|c| c.change)
         .map_err(|e| ApiError::submit(&e, caller.lang))
+}
+
+/// `If-Match: "REVISION"` on a change to `key`: the change is refused (412 `stale-revision`)
+/// unless the object was last written at that revision.
+pub fn if_match(
+    headers: &axum::http::HeaderMap,
+    key: ObjectKey,
+    lang: Lang,
+) -> Result<Option<Expectation>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let revision = value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::new("invalid-field", messages::bad_value("If-Match", lang))
+                .with_status(axum::http::StatusCode::BAD_REQUEST)
+        })?;
+    Ok(Some(Expectation::Object(key, revision)))
 }
 
 /// The object a change created, as the answer to a mutation: its value plus the new revision.

@@ -43,6 +43,7 @@ pub async fn create(
         org,
         vec![Command::CreateNode { kind, name, parent }],
         vec![],
+        None,
     )
     .await?;
     let body = created(&change, |o| match o {

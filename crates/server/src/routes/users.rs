@@ -47,7 +47,7 @@ pub async fn create(
         display_name: req.display_name,
         password: req.password.is_some(),
     };
-    let change = submit(&app, &caller, org, vec![command], secrets).await?;
+    let change = submit(&app, &caller, org, vec![command], secrets, None).await?;
     let body = created(&change, |o| match o {
         Object::User(u) => Some(json!(u)),
         _ => None,
