@@ -245,9 +245,10 @@ enum Planned {
 
 impl Task {
     async fn run(self, mut rx: mpsc::Receiver<(Submission, Reply)>, follow_url: Option<String>) {
-        let mut listener = match (self.store.dialect(), follow_url) {
-            (Dialect::Postgres, Some(url)) => listen(&url).await,
-            _ => None,
+        let listen_url = follow_url.filter(|_| self.store.dialect() == Dialect::Postgres);
+        let mut listener = match &listen_url {
+            Some(url) => listen(url).await,
+            None => None,
         };
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,12 +267,21 @@ impl Task {
                 }
                 note = notified(&mut listener) => {
                     if note.is_none() {
-                        // The listening connection broke: poll until it is back.
+                        // The listening connection broke and did not come back: poll, and try
+                        // again at the next tick.
+                        tracing::warn!("lost the change notifications; polling");
                         listener = None;
                     }
                     self.follow().await;
                 }
-                _ = poll.tick() => self.follow().await,
+                _ = poll.tick() => {
+                    if listener.is_none()
+                        && let Some(url) = &listen_url
+                    {
+                        listener = listen(url).await;
+                    }
+                    self.follow().await;
+                }
             }
         }
     }

@@ -580,3 +580,60 @@ on_both_engines!(
     deleting_an_organisation_removes_its_state_and_secrets,
     two_writers_on_one_store_agree,
 );
+
+/// A replica whose notification connection is cut keeps following (polling), and listens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_followers_survive_a_lost_notification_connection() {
+    let f = postgres().await;
+    let r = f.running().await;
+    let shared2 = Shared::new(f.store.load().await.unwrap());
+    let _writer2 = Writer::start(
+        f.store.clone(),
+        shared2.clone(),
+        Arc::new(SystemClock),
+        f.key.clone(),
+        match &f.location {
+            Location::Database(url) => Some(url.clone()),
+            Location::Data(_) => unreachable!(),
+        },
+    );
+    let pool = pool_of(&f).await;
+    let listeners = "SELECT COUNT(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    let count = |pool: sqlx::AnyPool| async move {
+        sqlx::query_scalar::<_, i64>(listeners)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    // Both writers listen.
+    let mut n = 0;
+    for _ in 0..50 {
+        n = count(pool.clone()).await;
+        if n >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(n, 2);
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Changes still arrive on the second replica…
+    let revision = r.create_folder("after-the-cut").await.unwrap();
+    assert!(shared2.wait_for(revision, Duration::from_secs(5)).await);
+    // …and both listen again.
+    let mut n = 0;
+    for _ in 0..50 {
+        n = count(pool.clone()).await;
+        if n >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(n, 2);
+}
