@@ -170,6 +170,7 @@ async fn rig(location: &Location, key: &AuditKey) -> Result<Rig, BenchError> {
         .submit(submit(Request::CreateOrg {
             name: name("bench")?,
             admin: name("alice")?,
+            policy: Default::default(),
         }))
         .await
         .map_err(err)?;

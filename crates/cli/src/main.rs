@@ -65,6 +65,8 @@ enum Commands {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Print the OpenAPI document of the API this binary serves.
+    Openapi,
 }
 
 /// A failure, as one line for a person.
@@ -165,6 +167,11 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Commands::Openapi => {
+            let doc = canopy_server::openapi::document();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -185,7 +185,13 @@ async fn two_replicas_share_one_postgres() {
     let bob_token = cb
         .login(json!({"org": "acme", "username": "bob", "password": "bob-pw-12"}))
         .await;
-    let alice_binding = org["admin"]["binding"].as_str().unwrap().to_string();
+    let (_, alice_bindings) = ca
+        .get_at(&alice, "/v1/orgs/acme/bindings?subject=user:alice", 0)
+        .await;
+    let alice_binding = alice_bindings["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let bob_binding = bob_binding["id"].as_str().unwrap().to_string();
     let remove_alice = format!("/v1/orgs/acme/bindings/{alice_binding}");
     let remove_bob = format!("/v1/orgs/acme/bindings/{bob_binding}");

@@ -10,6 +10,7 @@ mod diff;
 mod explain;
 mod guard;
 mod index;
+mod lookup;
 
 use smallvec::SmallVec;
 
@@ -74,6 +75,7 @@ impl OrgEngine {
     pub fn create(
         name: Name,
         admin_username: Name,
+        policy: crate::model::Policy,
         clock: &dyn crate::ids::Clock,
     ) -> Result<(OrgEngine, Vec<Write>), ReplayError> {
         use crate::model::{Binding, Credentials, Org, User};
@@ -82,7 +84,7 @@ impl OrgEngine {
             id: NodeId::fresh("org", clock),
             name,
             limits: Default::default(),
-            policy: Default::default(),
+            policy,
             created_at: now,
         };
         let admin = User {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
-use crate::engine::{Actor, ActorKind, OrgEngine, ReplayError, Undo as OrgUndo};
+use crate::engine::{AccessDiff, Actor, ActorKind, OrgEngine, ReplayError, Undo as OrgUndo};
 use crate::error::{CommandError, ObjectKind};
 use crate::ids::{Clock, OrgId, PrincipalId};
 use crate::model::{Object, ObjectKey, OrgModel, Write};
@@ -97,6 +97,8 @@ pub enum Request {
         name: Name,
         /// The username of its first administrator.
         admin: Name,
+        /// Its authentication policy (it must leave the first administrator usable, §3.7).
+        policy: crate::model::Policy,
     },
     /// Delete an organisation and everything in it (instance administrators only).
     DeleteOrg {
@@ -338,7 +340,11 @@ impl Installation {
                     Undo::Org(org.clone(), undo),
                 ))
             }
-            Request::CreateOrg { name, admin } => {
+            Request::CreateOrg {
+                name,
+                admin,
+                policy,
+            } => {
                 self.require_instance_admin(actor).map_err(at)?;
                 if let Some(existing) = self.org_names.get(&name.confusable_key()) {
                     let existing = self.orgs[existing].model().org.name.to_string();
@@ -355,13 +361,20 @@ impl Installation {
                         }
                     }));
                 }
-                let (engine, writes) = OrgEngine::create(name.clone(), admin.clone(), clock)
-                    .map_err(|e| {
-                        at(CommandError::InvalidField {
-                            field: "name",
-                            detail: e.to_string(),
-                        })
-                    })?;
+                let (engine, writes) =
+                    OrgEngine::create(name.clone(), admin.clone(), policy.clone(), clock).map_err(
+                        |e| {
+                            at(CommandError::InvalidField {
+                                field: "name",
+                                detail: e.to_string(),
+                            })
+                        },
+                    )?;
+                if !engine.has_usable_admin(clock.now().millis()) {
+                    return Err(at(CommandError::Lockout {
+                        organisation: name.to_string(),
+                    }));
+                }
                 let org = engine.model().org.id.clone();
                 self.insert_org(engine);
                 Ok((
@@ -413,6 +426,35 @@ impl Installation {
                 Ok((Effects::Instance { writes }, Undo::Instance(undo)))
             }
         }
+    }
+
+    /// What a request would change in everyone's access, changing nothing: an organisation's
+    /// commands get their access diff (§3.6); instance requests are validated and taken back, and
+    /// change no one's access within an organisation that exists.
+    pub fn dry_run(
+        &mut self,
+        actor: &Actor,
+        request: &Request,
+        clock: &dyn Clock,
+    ) -> Result<AccessDiff, (usize, CommandError)> {
+        if let Request::Org { org, commands } = request {
+            let engine = self.orgs.get_mut(org).ok_or_else(|| {
+                (
+                    0,
+                    CommandError::NotFound {
+                        kind: ObjectKind::Org,
+                        reference: org.to_string(),
+                    },
+                )
+            })?;
+            return engine.access_diff(actor, commands, clock);
+        }
+        let (_, undo) = self.execute(actor, request, clock)?;
+        self.revert(undo);
+        Ok(AccessDiff {
+            revision: self.revision,
+            ..AccessDiff::default()
+        })
     }
 
     fn require_instance_admin(&self, actor: &Actor) -> Result<(), CommandError> {

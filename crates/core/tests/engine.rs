@@ -31,7 +31,7 @@ fn p(s: &str) -> PrincipalRef {
 
 fn org() -> Org {
     let clock = ManualClock::at(Timestamp::parse("2026-11-23T10:00:00Z").unwrap());
-    let (engine, _) = OrgEngine::create(n("acme"), n("admin"), &clock).unwrap();
+    let (engine, _) = OrgEngine::create(n("acme"), n("admin"), Default::default(), &clock).unwrap();
     let admin_id = engine.model().users.values().next().unwrap().id.clone();
     let mut o = Org {
         engine,

@@ -98,8 +98,11 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
-/// `POST /v1/auth/login`: a bearer token for a user of an organisation, or for an instance
-/// administrator (`org` omitted). Every failure answers the same 401.
+/// A bearer token for a user of an organisation, or for an instance administrator (`org`
+/// omitted). Every failure answers the same 401.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body = LoginRequest,
+    responses((status = 200, description = "A bearer token", body = LoginResponse)))]
 pub async fn login(
     State(app): State<App>,
     Language(lang): Language,

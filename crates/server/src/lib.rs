@@ -6,9 +6,12 @@ pub mod auth;
 pub mod body;
 pub mod credentials;
 pub mod messages;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod state;
+pub mod translate;
+pub mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,11 +23,10 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use canopy_api::MIN_REVISION_HEADER;
 use canopy_store::{AuditKey, Location, Shared, Store, StoreError, SystemClock, Writer};
 
-use crate::auth::Language;
 use crate::problem::ApiError;
 use crate::state::App;
 
@@ -54,38 +56,13 @@ pub enum ServerError {
     Io(String),
 }
 
-/// The routes of the API.
+/// The routes of the API (see [`openapi::routes`]), and the instance's own.
 pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/replica", get(replica))
-        .route("/v1/orgs", post(routes::orgs::create))
-        .route("/v1/orgs/{org}/nodes", post(routes::nodes::create))
-        .route("/v1/orgs/{org}/nodes/{node}", get(routes::nodes::get))
-        .route("/v1/orgs/{org}/users", post(routes::users::create))
-        .route("/v1/orgs/{org}/bindings", post(routes::bindings::create))
-        .route(
-            "/v1/orgs/{org}/bindings/{binding}",
-            axum::routing::delete(routes::bindings::delete),
-        )
-        .route("/v1/orgs/{org}/check", post(routes::decisions::check))
-        .route("/v1/orgs/{org}/watch", get(routes::watch::watch))
+    let (api, _) = openapi::routes().split_for_parts();
+    api.route("/v1/replica", get(replica))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(app)
-}
-
-async fn ready(State(app): State<App>, Language(lang): Language) -> Response {
-    match app.store.head().await {
-        Ok(head) => axum::Json(serde_json::json!({
-            "revision": app.shared.revision(),
-            "head": head,
-        }))
-        .into_response(),
-        Err(e) => ApiError::store(&e, lang).into_response(),
-    }
 }
 
 /// `GET /v1/replica` (instance administrators): the revision this replica's engines are at and

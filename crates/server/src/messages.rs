@@ -133,3 +133,36 @@ pub fn forbidden(action: &str, lang: Lang) -> String {
         Lang::Ja => format!("ここで {action} を行う権限がありません"),
     }
 }
+
+/// A request in a plan that is not one of the API's mutations.
+pub fn not_a_mutation(method: &str, path: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{method} {path}` is not a change the API offers"),
+        Lang::Ja => format!("`{method} {path}` は API が提供する変更ではありません"),
+    }
+}
+
+/// A batch larger than the server takes.
+pub fn too_many(field: &str, max: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{field}` may hold at most {max} items"),
+        Lang::Ja => format!("`{field}` に指定できるのは最大 {max} 件です"),
+    }
+}
+
+/// A cursor from an answer at another revision (plan pages).
+pub fn stale_cursor(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the cursor belongs to an older revision; start again without it".into(),
+        Lang::Ja => "カーソルが古いリビジョンのものです。カーソルなしでやり直してください".into(),
+    }
+}
+
+/// Only the instance administrators may set an organisation's limits, and they read nothing
+/// else of it.
+pub fn org_admins_only(lang: Lang) -> String {
+    match lang {
+        Lang::En => "instance administrators manage organisations, not their contents".into(),
+        Lang::Ja => "インスタンス管理者は組織を管理できますが、その中身は扱えません".into(),
+    }
+}

@@ -60,6 +60,12 @@ impl ApiError {
         self
     }
 
+    /// The same problem, said of a part of the request (`commands[2]: …`).
+    pub fn within(mut self, part: &str) -> ApiError {
+        self.detail = format!("{part}: {}", self.detail);
+        self
+    }
+
     /// The error of a command, in `lang`.
     pub fn command(e: &CommandError, lang: Lang) -> ApiError {
         ApiError::new(e.code(), e.message(lang))
@@ -84,17 +90,27 @@ impl ApiError {
             SubmitError::Stopped => ApiError::new("unavailable", messages::unavailable(lang)),
         }
     }
+
+    /// The HTTP status of this problem.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| status_of(self.slug))
+    }
+
+    /// The problem document (also used inside batch answers).
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:canopy:problem:{}", self.slug),
+            title: messages::title(self.slug).into(),
+            status: self.status().as_u16(),
+            detail: self.detail.clone(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status.unwrap_or_else(|| status_of(self.slug));
-        let body = Problem {
-            kind: format!("urn:canopy:problem:{}", self.slug),
-            title: messages::title(self.slug).into(),
-            status: status.as_u16(),
-            detail: self.detail,
-        };
+        let status = self.status();
+        let body = self.problem();
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

@@ -109,7 +109,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// How the log names it (`ok`, `rejected`…).
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Rejected => "rejected",
@@ -210,4 +211,48 @@ pub(crate) fn check_chain(
         prev = e.hash;
     }
     problems
+}
+
+/// Which audit events to read: one chain, oldest first, after a position, with optional filters.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AuditQuery {
+    /// `instance` or an organisation ID.
+    pub chain: String,
+    /// Only events after this position (a cursor).
+    pub after_seq: u64,
+    /// Only events at or after this time (milliseconds since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only events of this actor.
+    pub actor: Option<String>,
+    /// Only events of this action.
+    pub action: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl crate::Store {
+    /// Reads audit events as `query` says.
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        use sqlx::Row;
+        // Absent filters are bound as NULL so that one statement serves every combination.
+        let rows = sqlx::query(
+            "SELECT event FROM audit WHERE chain = $1 AND seq > $2 \
+             AND ($3 IS NULL OR time_ms >= $3) AND ($4 IS NULL OR actor = $4) \
+             AND ($5 IS NULL OR action = $5) ORDER BY seq LIMIT $6",
+        )
+        .bind(&query.chain)
+        .bind(query.after_seq as i64)
+        .bind(query.since_ms)
+        .bind(query.actor.as_deref())
+        .bind(query.action.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.try_get(0)?;
+                serde_json::from_str(&text).map_err(StoreError::corrupt)
+            })
+            .collect()
+    }
 }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use audit::{AuditEvent, AuditKey, Outcome};
+pub use audit::{AuditEvent, AuditKey, AuditQuery, Outcome};
 pub use clock::SystemClock;
 pub use dialect::Dialect;
 pub use digest::state_digest;

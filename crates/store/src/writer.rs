@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use canopy_core::engine::{Actor, ActorKind};
+use canopy_core::engine::{AccessDiff, Actor, ActorKind};
 use canopy_core::error::CommandError;
 use canopy_core::ids::{Clock, PrincipalId};
 use canopy_core::installation::{Change, Effects, Installation, InstanceWrite, Request};
@@ -68,6 +68,17 @@ impl Shared {
         tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// What a request would change in everyone's access, changing nothing (`?dry_run=true`).
+    /// Holds the write lock while it computes: readers wait, as they do for a commit.
+    pub fn dry_run(
+        &self,
+        actor: &Actor,
+        request: &Request,
+        clock: &dyn Clock,
+    ) -> Result<AccessDiff, (usize, CommandError)> {
+        self.installation.write().dry_run(actor, request, clock)
     }
 
     /// Notified each time the engines move to a new revision.

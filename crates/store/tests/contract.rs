@@ -104,6 +104,7 @@ impl Fixture {
                 Request::CreateOrg {
                     name: name("acme"),
                     admin: name("alice"),
+                    policy: Default::default(),
                 },
                 vec![password(
                     SecretOwner::Created(name("alice")),

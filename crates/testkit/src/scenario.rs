@@ -716,7 +716,8 @@ fn scope_path(engine: &OrgEngine, id: &str) -> String {
 pub fn set_up(s: &Scenario) -> Result<(OrgEngine, ManualClock, Actor), String> {
     let clock = ManualClock::at(time(&s.now)?);
     let (mut engine, _) =
-        OrgEngine::create(name(&s.org)?, name(&s.admin)?, &clock).map_err(|e| e.to_string())?;
+        OrgEngine::create(name(&s.org)?, name(&s.admin)?, Default::default(), &clock)
+            .map_err(|e| e.to_string())?;
     let admin_id = engine
         .model()
         .users

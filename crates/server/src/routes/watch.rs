@@ -17,11 +17,12 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::messages;
 use crate::problem::ApiError;
-use crate::routes::{org_of, require};
+use crate::routes::{org_of, require_root, with_engine};
 use crate::state::App;
 
 /// The query of `watch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WatchQuery {
     /// Send the changes after this revision (default: from now on).
@@ -36,7 +37,12 @@ struct Cursor {
     applied: tokio::sync::watch::Receiver<u64>,
 }
 
-/// Needs `iam.audit.read` on the organisation.
+/// The organisation's changes as server-sent events (`id: REVISION`, `event: change`, `data:
+/// {revision, time, actor, command, effects}`), resumable with `Last-Event-ID` or
+/// `after_revision`. Needs `iam.audit.read`.
+#[utoipa::path(get, path = "/v1/orgs/{org}/watch", tag = "audit", operation_id = "watch",
+    params(("org" = String, Path, description = "Organisation ID or name"), WatchQuery),
+    responses((status = 200, description = "A stream of server-sent events", content_type = "text/event-stream", body = String)))]
 pub async fn watch(
     State(app): State<App>,
     caller: Caller,
@@ -46,7 +52,9 @@ pub async fn watch(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let lang = caller.lang;
     let org = org_of(&app, &caller, &org)?;
-    require(&app, &caller, &org, "iam.audit.read", org.as_str())?;
+    with_engine(&app, &org, lang, |e| {
+        require_root(&app, e, &caller, "iam.audit.read")
+    })?;
     let last_event = headers
         .get("last-event-id")
         .map(|v| {

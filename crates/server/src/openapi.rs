@@ -1,0 +1,180 @@
+//! The route table, and the OpenAPI document generated from it: every route is registered here
+//! with its `#[utoipa::path]` description, so the document cannot leave one out. The committed
+//! copy (`openapi.json` at the repository's root) is compared with it by a test.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth;
+use crate::routes::{
+    audit, bindings, catalog, decisions, groups, guardrails, nodes, orgs, plans, resources, roles,
+    service_accounts, users, watch,
+};
+use crate::state::App;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Canopy",
+        description = "Identity and access management for self-hosted infrastructure: an \
+                       organisation tree, principals, roles, bindings and guardrails, and the \
+                       questions asked of them. Errors are RFC 7807 problems \
+                       (`application/problem+json`) with a stable `type` \
+                       `urn:canopy:problem:SLUG`."
+    ),
+    components(schemas(canopy_api::Problem)),
+    tags(
+        (name = "auth", description = "Logging in"),
+        (name = "organisations", description = "Organisations (instance administrators create them)"),
+        (name = "tree", description = "Folders, projects and the tree"),
+        (name = "resources", description = "Resources and their links"),
+        (name = "catalog", description = "Resource types, actions and their classes"),
+        (name = "principals", description = "Users, service accounts, groups and members"),
+        (name = "roles", description = "Roles"),
+        (name = "bindings", description = "Who holds which role where"),
+        (name = "guardrails", description = "Caps below a node"),
+        (name = "questions", description = "Check, explain, access, who, effective"),
+        (name = "configuration", description = "Plan and apply"),
+        (name = "audit", description = "The audit log and the change stream"),
+        (name = "operations", description = "Health and the API's description"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route of the API with its description.
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::get, orgs::update, orgs::delete))
+        .routes(routes!(nodes::tree))
+        .routes(routes!(nodes::create))
+        .routes(routes!(nodes::get, nodes::update, nodes::delete))
+        .routes(routes!(nodes::children))
+        .routes(routes!(resources::create))
+        .routes(routes!(
+            resources::get,
+            resources::update,
+            resources::delete
+        ))
+        .routes(routes!(resources::link))
+        .routes(routes!(resources::unlink))
+        .routes(routes!(catalog::get, catalog::put))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(
+            service_accounts::get,
+            service_accounts::update,
+            service_accounts::delete
+        ))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::get, groups::delete))
+        .routes(routes!(groups::members))
+        .routes(routes!(groups::put_member, groups::remove_member))
+        .routes(routes!(roles::list, roles::create))
+        .routes(routes!(roles::get, roles::put, roles::delete))
+        .routes(routes!(bindings::list, bindings::create))
+        .routes(routes!(bindings::get, bindings::delete))
+        .routes(routes!(guardrails::list, guardrails::create))
+        .routes(routes!(
+            guardrails::get,
+            guardrails::put,
+            guardrails::delete
+        ))
+        .routes(routes!(decisions::check))
+        .routes(routes!(decisions::check_batch))
+        .routes(routes!(decisions::explain))
+        .routes(routes!(decisions::access))
+        .routes(routes!(decisions::who))
+        .routes(routes!(decisions::effective))
+        .routes(routes!(plans::plan))
+        .routes(routes!(plans::apply))
+        .routes(routes!(audit::query))
+        .routes(routes!(watch::watch))
+}
+
+/// Routes that need no credentials.
+const PUBLIC: &[&str] = &["healthz", "readyz", "openapi_json", "login"];
+
+/// The OpenAPI document: the generated one, with what every operation shares added in one
+/// place — the bearer token (except on public routes) and problem answers for every error.
+pub fn document() -> Value {
+    let (_, generated) = routes().split_for_parts();
+    let mut doc = serde_json::to_value(&generated).unwrap_or(Value::Null);
+    doc["components"]["securitySchemes"]["bearer"] = json!({
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from `POST /v1/auth/login`",
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for op in item.values_mut() {
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
+                let id = op.get("operationId").and_then(Value::as_str).unwrap_or("");
+                if !PUBLIC.contains(&id) {
+                    op.insert("security".into(), json!([{ "bearer": [] }]));
+                }
+                op.entry("responses")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|r| {
+                        r.insert(
+                            "default".into(),
+                            json!({
+                                "description": "A problem (RFC 7807)",
+                                "content": { "application/problem+json": {
+                                    "schema": { "$ref": "#/components/schemas/Problem" }
+                                }}
+                            }),
+                        )
+                    });
+            }
+        }
+    }
+    doc
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "Alive", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The store is reachable; answers the revision the engines are at and the store's head.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses((status = 200, description = "Ready", body = Object)))]
+pub async fn readyz(
+    State(app): State<App>,
+    crate::auth::Language(lang): crate::auth::Language,
+) -> Response {
+    match app.store.head().await {
+        Ok(head) => axum::Json(json!({
+            "revision": app.shared.revision(),
+            "head": head,
+        }))
+        .into_response(),
+        Err(e) => crate::problem::ApiError::store(&e, lang).into_response(),
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi_json",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub async fn openapi_json() -> axum::Json<Value> {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(document).clone())
+}
