@@ -368,9 +368,14 @@ pub struct UpdateUserRequest {
     /// Mark the user as a break-glass account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<bool>,
-    /// A new local password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    /// A new local password, or `null` to remove it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Option<String>>,
 }
 
 /// Distinguishes a field left out (`None`) from one set to `null` (`Some(None)`).

@@ -32,8 +32,8 @@ use crate::routes::invalid_name;
 pub struct Planned {
     /// The commands, in order.
     pub commands: Vec<Command>,
-    /// Whose password to set, in clear until the server hashes it.
-    pub passwords: Vec<(SecretOwner, String)>,
+    /// Whose password to set (in clear until the server hashes it) or remove (`None`).
+    pub passwords: Vec<(SecretOwner, Option<String>)>,
 }
 
 impl Planned {
@@ -241,9 +241,9 @@ pub fn put_catalog(req: api::CatalogBody) -> Planned {
 /// `POST /users`.
 pub fn create_user(req: api::CreateUserRequest, lang: Lang) -> Result<Planned, ApiError> {
     let username = name("username", &req.username, lang)?;
-    let passwords: Vec<(SecretOwner, String)> = req
+    let passwords: Vec<(SecretOwner, Option<String>)> = req
         .password
-        .map(|p| (SecretOwner::Created(username.clone()), p))
+        .map(|p| (SecretOwner::Created(username.clone()), Some(p)))
         .into_iter()
         .collect();
     Ok(Planned {
@@ -257,7 +257,8 @@ pub fn create_user(req: api::CreateUserRequest, lang: Lang) -> Result<Planned, A
     })
 }
 
-/// `PATCH /users/{user}`. A new password needs the user's ID (`owner`): it must exist already.
+/// `PATCH /users/{user}`. A password change needs the user's ID (`owner`): it must exist
+/// already.
 pub fn update_user(
     user: PrincipalRef,
     owner: Option<PrincipalId>,
@@ -277,9 +278,10 @@ pub fn update_user(
     });
     if let Some(password) = req.password {
         let owner = owner.ok_or_else(|| invalid("password", lang))?;
-        planned.commands.push(Command::SetCredential {
-            user,
-            kind: CredentialKind::Password,
+        let kind = CredentialKind::Password;
+        planned.commands.push(match password {
+            Some(_) => Command::SetCredential { user, kind },
+            None => Command::RemoveCredential { user, kind },
         });
         planned.passwords.push((SecretOwner::Id(owner), password));
     }

@@ -1,8 +1,10 @@
 //! canopy-testkit: the YAML scenarios of `tests/scenarios/` and the runner that plays them
 //! against the engine; throwaway PostgreSQL clusters for tests that need a real database.
 
+pub mod http;
 pub mod postgres;
 pub mod scenario;
+pub mod scenario_http;
 pub mod server;
 
 pub use scenario::{Scenario, run_on_engine};

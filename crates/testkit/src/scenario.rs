@@ -439,7 +439,7 @@ pub fn holding_suffix(h: &Holding) -> String {
     s
 }
 
-fn time(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn time(s: &str) -> Result<Timestamp, String> {
     Timestamp::parse(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time"))
 }
 
@@ -875,7 +875,7 @@ fn sorted(v: impl IntoIterator<Item = String>) -> BTreeSet<String> {
     v.into_iter().collect()
 }
 
-fn expect_set(
+pub(crate) fn expect_set(
     what: &str,
     expected: &Option<Vec<String>>,
     actual: BTreeSet<String>,

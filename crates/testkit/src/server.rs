@@ -49,6 +49,33 @@ impl ServerProcess {
         Ok(ServerProcess { child, addr })
     }
 
+    /// Initialises the store given by `store` (`--data DIR` or `--database URL`) with an
+    /// instance administrator `admin`/`password` (the password file is written into `dir`), then
+    /// starts serving it.
+    pub fn init_and_start(
+        binary: &Path,
+        store: &[String],
+        dir: &Path,
+        admin: &str,
+        password: &str,
+    ) -> Result<ServerProcess, String> {
+        let file = dir.join("admin-password");
+        std::fs::write(&file, format!("{password}\n")).map_err(|e| e.to_string())?;
+        let mut args = vec![
+            "init".to_string(),
+            "--admin-user".into(),
+            admin.into(),
+            "--admin-password-file".into(),
+            file.display().to_string(),
+        ];
+        args.extend(store.iter().cloned());
+        let (code, out) = run(binary, &args)?;
+        if code != 0 {
+            return Err(format!("init failed ({code}): {out}"));
+        }
+        ServerProcess::start(binary, store)
+    }
+
     /// The base URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

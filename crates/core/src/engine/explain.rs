@@ -60,7 +60,7 @@ pub struct Blocker {
 }
 
 /// One change that, together with the other fixes listed, would allow the request.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(tag = "fix", rename_all = "snake_case")]
 pub enum Fix {
     /// Enable the (disabled) subject.
@@ -91,7 +91,7 @@ pub enum Fix {
         /// Who to bind: the subject, or one of the alternatives.
         principal: String,
         /// Groups of the subject that already hold a binding covering the target.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         alternatives: Vec<String>,
         /// The role's name.
         role: String,

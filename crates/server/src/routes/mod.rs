@@ -174,7 +174,7 @@ pub async fn perform(
     app: &App,
     caller: &Caller,
     request: Request,
-    passwords: Vec<(canopy_store::SecretOwner, String)>,
+    passwords: Vec<(canopy_store::SecretOwner, Option<String>)>,
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
@@ -192,14 +192,19 @@ pub async fn perform(
     }
     let mut secrets = Vec::with_capacity(passwords.len());
     for (owner, password) in passwords {
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| ApiError::new("internal", e.to_string()))?
-            .map_err(|e| ApiError::new("invalid-field", e))?;
+        let value = match password {
+            None => None,
+            Some(password) => Some(
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await
+                    .map_err(|e| ApiError::new("internal", e.to_string()))?
+                    .map_err(|e| ApiError::new("invalid-field", e))?,
+            ),
+        };
         secrets.push(SecretOp {
             owner,
             kind: "password".into(),
-            value: Some(hash),
+            value,
         });
     }
     app.writer

@@ -104,7 +104,7 @@ pub async fn create(
         admin: admin.clone(),
         policy,
     };
-    let passwords = vec![(SecretOwner::Created(admin), req.admin.password)];
+    let passwords = vec![(SecretOwner::Created(admin), Some(req.admin.password))];
     let outcome = perform(&app, &caller, request, passwords, params.dry_run, None).await?;
     let Outcome::Changed(change) = outcome else {
         return respond(&app, outcome, StatusCode::OK, |_| false);
