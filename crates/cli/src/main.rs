@@ -1,5 +1,6 @@
 //! The `canopy` binary: `init`, `serve`, `migrate`, `verify`.
 
+mod demo;
 mod messages;
 mod store_args;
 
@@ -132,7 +133,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             demo,
         } => {
             if demo {
-                demo_setup(&store).await?;
+                demo::setup(&store).await?;
             }
             let config = canopy_server::Config {
                 location: store.location(),
@@ -186,8 +187,13 @@ fn read_secret(path: &PathBuf) -> Result<String, Failure> {
     Ok(secret)
 }
 
-/// Migrates the store and creates the instance administrator (the first change).
-async fn init(store: &StoreArgs, username: &str, password: &str) -> Result<(), Failure> {
+/// Migrates the store and creates the instance administrator (the first change); the loaded
+/// state and the writer, for more changes.
+async fn init(
+    store: &StoreArgs,
+    username: &str,
+    password: &str,
+) -> Result<(Arc<Shared>, Writer), Failure> {
     let key = store.audit_key(true)?;
     let s = Store::open(&store.location()).await?;
     s.migrate().await?;
@@ -200,7 +206,7 @@ async fn init(store: &StoreArgs, username: &str, password: &str) -> Result<(), F
     let name = Name::parse(username).map_err(|p| Failure(format!("{username}: {p:?}")))?;
     let hash = canopy_server::credentials::hash_password(password).map_err(Failure)?;
     let shared = Shared::new(s.load().await?);
-    let writer = Writer::start(s.clone(), shared, Arc::new(SystemClock), key, None);
+    let writer = Writer::start(s.clone(), shared.clone(), Arc::new(SystemClock), key, None);
     writer
         .submit(Submission {
             actor: Actor::instance_admin("canopy-init"),
@@ -216,18 +222,7 @@ async fn init(store: &StoreArgs, username: &str, password: &str) -> Result<(), F
             expect: None,
         })
         .await?;
-    Ok(())
-}
-
-/// A small demo installation, created once in the data directory.
-async fn demo_setup(store: &StoreArgs) -> Result<(), Failure> {
-    let s = Store::open(&store.location()).await?;
-    if s.schema_version().await?.is_some() && s.head().await? > 0 {
-        return Ok(());
-    }
-    init(store, "admin", messages::DEMO_ADMIN_PASSWORD).await?;
-    println!("{}", messages::demo(Lang::En));
-    Ok(())
+    Ok((shared, writer))
 }
 
 async fn shutdown_signal() {

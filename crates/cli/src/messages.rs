@@ -6,8 +6,8 @@ use std::path::Path;
 use canopy_core::messages::Lang;
 use canopy_store::verify::Report;
 
-/// The demo instance administrator's password (demo mode only).
-pub const DEMO_ADMIN_PASSWORD: &str = "canopy-demo";
+/// The password of every demo account (demo mode only).
+pub const DEMO_PASSWORD: &str = "canopy-demo";
 
 pub fn one_time_password(user: &str, password: &str, lang: Lang) -> String {
     match lang {
@@ -71,10 +71,16 @@ pub fn empty_secret(path: &Path, lang: Lang) -> String {
 pub fn demo(lang: Lang) -> String {
     match lang {
         Lang::En => format!(
-            "demo: log in as instance administrator `admin` with password `{DEMO_ADMIN_PASSWORD}` (demo mode only)"
+            "demo (demo mode only; every password is `{DEMO_PASSWORD}`):\n  \
+             organisation `acme`: aiko (administrator), ken (operator), mei (viewer), taro (payments team)\n  \
+             instance administrator: admin\n  \
+             try: canopy login --org acme --username aiko"
         ),
         Lang::Ja => format!(
-            "デモ: インスタンス管理者 `admin`、パスワード `{DEMO_ADMIN_PASSWORD}` でログインできます（デモモードのみ）"
+            "デモ（デモモードのみ。パスワードはすべて `{DEMO_PASSWORD}`）:\n  \
+             組織 `acme`: aiko（管理者）、ken（オペレーター）、mei（閲覧者）、taro（決済チーム）\n  \
+             インスタンス管理者: admin\n  \
+             例: canopy login --org acme --username aiko"
         ),
     }
 }
