@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod engine;
+pub mod http;
 pub mod measure;
 pub mod peers;
 pub mod semantics;

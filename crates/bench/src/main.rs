@@ -28,6 +28,8 @@ enum Command {
     Engine(EngineArgs),
     /// The store with production durability: write throughput, engine load, replica lag.
     Store(StoreArgs),
+    /// Checks over HTTP through the real router: single and batched, closed loop.
+    Http(HttpArgs),
     /// (Used by `store`.) Loads a store's engines in this process and reports time and memory.
     StoreLoad {
         /// A data directory.
@@ -58,6 +60,71 @@ struct StoreArgs {
     load_objects: usize,
 }
 
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    json: bool,
+    /// The workload's seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = ScaleArg::Max)]
+    scale: ScaleArg,
+    /// Requests in flight, one connection each.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of warm-up before each run.
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    /// Seconds each run is measured.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Checks per batch request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+fn run_http(args: HttpArgs) -> ExitCode {
+    let opts = canopy_bench::http::HttpOptions {
+        seed: args.seed,
+        scale: match args.scale {
+            ScaleArg::Max => Scale::MAX,
+            ScaleArg::Small => Scale::SMALL,
+        },
+        connections: args.connections.max(1),
+        warmup_secs: args.warmup,
+        seconds: args.seconds,
+        batch_size: args.batch.max(2),
+    };
+    let report = runtime().and_then(|rt| rt.block_on(canopy_bench::http::run(&opts)));
+    print_report(report, args.json)
+}
+
+/// Prints a report (JSON or debug lines); a failure as one line, exit 1.
+fn print_report<T: serde::Serialize + std::fmt::Debug>(
+    report: Result<T, String>,
+    json: bool,
+) -> ExitCode {
+    let text = report.and_then(|r| {
+        if json {
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())
+        } else {
+            Ok(format!("{r:#?}"))
+        }
+    });
+    match text {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("canopy-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,26 +140,7 @@ fn run_store(args: StoreArgs) -> ExitCode {
         load_objects: args.load_objects,
     };
     let report = runtime().and_then(|rt| rt.block_on(canopy_bench::store::run(&opts)));
-    match report {
-        Ok(r) if args.json => match serde_json::to_string_pretty(&r) {
-            Ok(s) => {
-                println!("{s}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("canopy-bench: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Ok(r) => {
-            println!("{r:#?}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("canopy-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_report(report, args.json)
 }
 
 fn run_store_load(data: Option<std::path::PathBuf>, database: Option<String>) -> ExitCode {
@@ -174,6 +222,7 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Engine(args) => args,
         Command::Store(args) => return run_store(args),
+        Command::Http(args) => return run_http(args),
         Command::StoreLoad { data, database } => return run_store_load(data, database),
     };
     let (scale_name, scale, casbin_default) = match args.scale {

@@ -305,10 +305,19 @@ async fn throughput(location: &Location, opts: &StoreOptions) -> Result<Throughp
 
 /// Serves the real router on a free loopback port, over the rig's writer.
 async fn serve_http(rig: &Rig) -> Result<SocketAddr, BenchError> {
+    serve_router(&rig.store, &rig.shared, &rig.writer).await
+}
+
+/// Serves the real router on a free loopback port, in this process.
+pub(crate) async fn serve_router(
+    store: &Store,
+    shared: &Arc<Shared>,
+    writer: &Writer,
+) -> Result<SocketAddr, BenchError> {
     let app = canopy_server::state::App {
-        store: rig.store.clone(),
-        shared: rig.shared.clone(),
-        writer: rig.writer.clone(),
+        store: store.clone(),
+        shared: shared.clone(),
+        writer: writer.clone(),
         clock: Arc::new(SystemClock),
         session_lifetime: Duration::from_secs(3600),
         min_revision_wait: Duration::from_secs(5),
@@ -325,15 +334,25 @@ async fn serve_http(rig: &Rig) -> Result<SocketAddr, BenchError> {
 /// A session for the organisation's administrator, made directly in the store (a login would
 /// time argon2, not the store).
 async fn session(rig: &Rig) -> Result<String, BenchError> {
+    create_session(&rig.store, &rig.org, &rig.admin, "alice").await
+}
+
+/// A bearer token for `principal` of `org`, made directly in the store.
+pub(crate) async fn create_session(
+    store: &Store,
+    org: &OrgId,
+    principal: &PrincipalId,
+    username: &str,
+) -> Result<String, BenchError> {
     let token = format!("cnp_bench{}", hex::encode(rand::random::<[u8; 16]>()));
     let now = SystemClock.now();
-    rig.store
+    store
         .create_session(
             &token,
             &Session {
-                org: Some(rig.org.to_string()),
-                principal: rig.admin.to_string(),
-                username: "alice".into(),
+                org: Some(org.to_string()),
+                principal: principal.to_string(),
+                username: username.into(),
                 created: now,
                 expires: now.plus_millis(3_600_000),
             },
@@ -433,26 +452,7 @@ async fn load_figures(
     let model = workload::generate(42, &scale).map_err(err)?.model;
     let (resources, bindings) = (model.resources.len(), model.bindings.len());
     let clock = Stopwatch::start();
-    let store = Store::open(location).await.map_err(err)?;
-    store.migrate().await.map_err(err)?;
-    let org = model.org.id.clone();
-    let writes = canopy_core::engine::model_writes(model);
-    for chunk in writes.chunks(20_000) {
-        let mut tx = store.begin_write().await.map_err(err)?;
-        let change = Change {
-            revision: tx.head() + 1,
-            time: SystemClock.now(),
-            actor: "bench".into(),
-            request_id: "bench-load".into(),
-            command: "import".into(),
-            effects: Effects::Org {
-                org: org.clone(),
-                writes: chunk.to_vec(),
-            },
-        };
-        tx.append(&change).await.map_err(err)?;
-        tx.commit().await.map_err(err)?;
-    }
+    let store = write_model(location, model).await?;
     let write_secs = clock.secs();
     store.close().await;
 
@@ -489,6 +489,35 @@ async fn load_figures(
         load_ms: child.load_ms,
         peak_rss_mib: child.peak_rss_mib,
     })
+}
+
+/// Writes an organisation into a fresh store as changes of effects (no commands: the workload
+/// is already valid), and returns the store.
+pub(crate) async fn write_model(
+    location: &Location,
+    model: canopy_core::model::OrgModel,
+) -> Result<Store, BenchError> {
+    let store = Store::open(location).await.map_err(err)?;
+    store.migrate().await.map_err(err)?;
+    let org = model.org.id.clone();
+    let writes = canopy_core::engine::model_writes(model);
+    for chunk in writes.chunks(20_000) {
+        let mut tx = store.begin_write().await.map_err(err)?;
+        let change = Change {
+            revision: tx.head() + 1,
+            time: SystemClock.now(),
+            actor: "bench".into(),
+            request_id: "bench-load".into(),
+            command: "import".into(),
+            effects: Effects::Org {
+                org: org.clone(),
+                writes: chunk.to_vec(),
+            },
+        };
+        tx.append(&change).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
+    }
+    Ok(store)
 }
 
 /// What the child process reports.

@@ -1,0 +1,373 @@
+//! `canopy-bench http`: checks over HTTP (DESIGN §7). The flexorgs-max organisation is written
+//! into a fresh SQLite store, loaded and served by the real router on a loopback port in this
+//! process; a closed-loop generator in the same process keeps `connections` requests in flight
+//! (each task waits for its answer before sending the next), warms up, then measures. The
+//! caller is a user holding `iam.access.read` at the root, with a bearer token, and every request
+//! names IDs. Before timing, a sample of answers is compared with the engine's own decisions.
+
+use std::sync::Arc;
+
+use canopy_core::ids::Clock;
+use canopy_core::model::RequestContext;
+use canopy_store::{AuditKey, Location, Shared, SystemClock, Writer};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::measure::{Stopwatch, percentile};
+use crate::store::{BenchError, create_session, serve_router, write_model};
+use crate::workload::{self, Request, Scale};
+
+fn err(e: impl std::fmt::Display) -> BenchError {
+    e.to_string()
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// The workload's seed.
+    pub seed: u64,
+    /// The workload's size.
+    pub scale: Scale,
+    /// Requests in flight (one connection each).
+    pub connections: usize,
+    /// Seconds of warm-up before each measured run.
+    pub warmup_secs: f64,
+    /// Seconds each run is measured.
+    pub seconds: f64,
+    /// Checks per batch request.
+    pub batch_size: usize,
+}
+
+/// One measured run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Run {
+    /// HTTP requests answered per second.
+    pub requests_per_sec: f64,
+    /// Checks decided per second (requests × checks per request).
+    pub checks_per_sec: f64,
+    /// Median request latency, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile request latency, in milliseconds.
+    pub p99_ms: f64,
+    /// Requests measured.
+    pub requests: usize,
+}
+
+/// Everything `canopy-bench http` measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HttpReport {
+    /// Requests in flight.
+    pub connections: usize,
+    /// Seconds measured per run.
+    pub seconds: f64,
+    /// `POST /v1/orgs/{org}/check`, one check a request.
+    pub single: Run,
+    /// `POST /v1/orgs/{org}/check/batch`.
+    pub batch: Run,
+    /// Checks per batch request.
+    pub batch_size: usize,
+    /// Answers compared with the engine before timing (all agreed, or the run failed).
+    pub agreement_checked: usize,
+    /// The workload's requests.
+    pub requests_generated: usize,
+    /// Those the caller may ask about: guardrails cap `iam.access.read` below some nodes too.
+    pub requests_askable: usize,
+}
+
+/// The most requests one task sends in a run (the run is also bounded in time).
+const MAX_PER_TASK: usize = 10_000_000;
+
+/// Runs the HTTP benchmark.
+pub async fn run(opts: &HttpOptions) -> Result<HttpReport, BenchError> {
+    let workload = workload::generate(opts.seed, &opts.scale).map_err(err)?;
+    let generated = workload.requests.len();
+    let dir = tempfile::tempdir().map_err(err)?;
+    let location = Location::Data(dir.path().join("data"));
+    let store = write_model(&location, workload.model).await?;
+    let shared = Shared::new(store.load().await.map_err(err)?);
+    let writer = Writer::start(
+        store.clone(),
+        shared.clone(),
+        Arc::new(SystemClock),
+        AuditKey::generate(),
+        None,
+    );
+    let (org, caller) = caller_at_root(&shared)?;
+    let requests = askable(&shared, &caller, workload.requests)?;
+    let token = create_session(&store, &org, &caller, "bench").await?;
+    let addr = serve_router(&store, &shared, &writer).await?;
+    let base = format!("http://{addr}/v1/orgs/{org}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.connections)
+        .build()
+        .map_err(err)?;
+    let http = Arc::new(Target {
+        client,
+        base,
+        token,
+    });
+
+    let agreement_checked = agree(&http, &shared, &org, &requests).await?;
+
+    let single = measure(opts, &http, &requests, 1).await?;
+    let batch = measure(opts, &http, &requests, opts.batch_size).await?;
+    Ok(HttpReport {
+        connections: opts.connections,
+        seconds: opts.seconds,
+        single,
+        batch,
+        batch_size: opts.batch_size,
+        agreement_checked,
+        requests_generated: generated,
+        requests_askable: requests.len(),
+    })
+}
+
+/// Where the requests go, and as whom.
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Target {
+    /// Sends `checks` (one: `/check`; more: `/check/batch`); the `allowed` answers.
+    async fn check(&self, checks: &[&Request]) -> Result<Vec<bool>, BenchError> {
+        let item =
+            |r: &Request| json!({"principal": r.principal, "action": r.action, "target": r.target});
+        let (url, body) = match checks {
+            [one] => (format!("{}/check", self.base), item(one)),
+            many => (
+                format!("{}/check/batch", self.base),
+                json!({"checks": many.iter().map(|r| item(r)).collect::<Vec<_>>()}),
+            ),
+        };
+        let answer = self
+            .client
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(err)?;
+        let status = answer.status();
+        let value: Value = answer.json().await.map_err(err)?;
+        if status != 200 {
+            return Err(format!("HTTP {status}: {value}"));
+        }
+        let allowed = |v: &Value| {
+            v["allowed"]
+                .as_bool()
+                .ok_or_else(|| format!("no decision in {v}"))
+        };
+        match checks {
+            [_] => Ok(vec![allowed(&value)?]),
+            _ => value["results"]
+                .as_array()
+                .ok_or_else(|| format!("no results in {value}"))?
+                .iter()
+                .map(allowed)
+                .collect(),
+        }
+    }
+}
+
+/// The organisation, and its first user who may ask questions about anyone anywhere.
+fn caller_at_root(
+    shared: &Shared,
+) -> Result<(canopy_core::ids::OrgId, canopy_core::ids::PrincipalId), BenchError> {
+    let inst = shared.read();
+    let engine = inst.orgs().next().ok_or("no organisation")?;
+    let root = engine.model().org.id.to_string();
+    let now = SystemClock.now();
+    let mut users: Vec<_> = engine.model().users.keys().collect();
+    users.sort();
+    for id in users {
+        let decision = engine
+            .check(
+                id.as_str(),
+                "iam.access.read",
+                &root,
+                &RequestContext::default(),
+                now,
+            )
+            .map_err(|e| format!("{e:?}"))?;
+        if decision.allowed {
+            return Ok((engine.model().org.id.clone(), id.clone()));
+        }
+    }
+    Err("no user holds iam.access.read at the root".into())
+}
+
+/// The requests whose target the caller may ask questions about.
+fn askable(
+    shared: &Shared,
+    caller: &canopy_core::ids::PrincipalId,
+    requests: Vec<Request>,
+) -> Result<Vec<Request>, BenchError> {
+    let inst = shared.read();
+    let engine = inst.orgs().next().ok_or("no organisation")?;
+    let now = SystemClock.now();
+    let mut kept = Vec::with_capacity(requests.len());
+    for r in requests {
+        let may = engine
+            .check(
+                caller.as_str(),
+                "iam.access.read",
+                &r.target,
+                &RequestContext::default(),
+                now,
+            )
+            .map_err(|e| format!("{e:?}"))?;
+        if may.allowed {
+            kept.push(r);
+        }
+    }
+    Ok(kept)
+}
+
+/// Compares the first requests' answers over HTTP (single and batched) with the engine's.
+async fn agree(
+    http: &Target,
+    shared: &Shared,
+    org: &canopy_core::ids::OrgId,
+    requests: &[Request],
+) -> Result<usize, BenchError> {
+    let sample: Vec<&Request> = requests.iter().take(2_000).collect();
+    let expected: Vec<bool> = {
+        let inst = shared.read();
+        let engine = inst.org(org).ok_or("no organisation")?;
+        let now = SystemClock.now();
+        sample
+            .iter()
+            .map(|r| {
+                engine
+                    .check(
+                        &r.principal,
+                        &r.action,
+                        &r.target,
+                        &RequestContext::default(),
+                        now,
+                    )
+                    .map(|d| d.allowed)
+                    .map_err(|e| format!("{e:?}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let batched = http.check(&sample).await?;
+    for (i, r) in sample.iter().enumerate().take(200) {
+        let one = http.check(&[r]).await?;
+        if one[0] != expected[i] {
+            return Err(format!("HTTP and the engine disagree on {r:?}"));
+        }
+    }
+    if batched != expected {
+        return Err("the batch endpoint and the engine disagree".into());
+    }
+    Ok(sample.len())
+}
+
+/// The request bodies of a run, serialised before timing so that the generator spends its
+/// time sending: one check each, or `per_request` checks each (at most 1,000 distinct bodies).
+fn bodies(requests: &[Request], per_request: usize) -> Vec<bytes::Bytes> {
+    let item =
+        |r: &Request| json!({"principal": r.principal, "action": r.action, "target": r.target});
+    if per_request == 1 {
+        return requests
+            .iter()
+            .map(|r| bytes::Bytes::from(item(r).to_string()))
+            .collect();
+    }
+    requests
+        .chunks(per_request)
+        .filter(|c| c.len() == per_request)
+        .take(1_000)
+        .map(|c| {
+            let checks: Vec<Value> = c.iter().map(item).collect();
+            bytes::Bytes::from(json!({ "checks": checks }).to_string())
+        })
+        .collect()
+}
+
+/// A closed loop of `connections` tasks sending `per_request` checks a request: warm-up, then
+/// the measured run.
+async fn measure(
+    opts: &HttpOptions,
+    http: &Arc<Target>,
+    requests: &[Request],
+    per_request: usize,
+) -> Result<Run, BenchError> {
+    let url = if per_request == 1 {
+        format!("{}/check", http.base)
+    } else {
+        format!("{}/check/batch", http.base)
+    };
+    let bodies = Arc::new(bodies(requests, per_request));
+    if bodies.is_empty() {
+        return Err("not enough requests for one batch".into());
+    }
+    let run = |seconds| loop_for(opts.connections, seconds, &url, http, &bodies);
+    run(opts.warmup_secs).await?;
+    let clock = Stopwatch::start();
+    let latencies = run(opts.seconds).await?;
+    let secs = clock.secs();
+    let mut ms: Vec<f64> = latencies.into_iter().flatten().collect();
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len();
+    Ok(Run {
+        requests_per_sec: n as f64 / secs,
+        checks_per_sec: (n * per_request) as f64 / secs,
+        p50_ms: percentile(&ms, 0.5),
+        p99_ms: percentile(&ms, 0.99),
+        requests: n,
+    })
+}
+
+/// Runs the tasks for `seconds`, each sending the bodies in turn; each task's request latencies
+/// in milliseconds. Any answer but 200 fails the run.
+async fn loop_for(
+    connections: usize,
+    seconds: f64,
+    url: &str,
+    http: &Arc<Target>,
+    bodies: &Arc<Vec<bytes::Bytes>>,
+) -> Result<Vec<Vec<f64>>, BenchError> {
+    let clock = Stopwatch::start();
+    let mut tasks = Vec::new();
+    for t in 0..connections {
+        let (http, bodies, url) = (http.clone(), bodies.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut next = t * 7_919 % bodies.len();
+            for _ in 0..MAX_PER_TASK {
+                if clock.secs() >= seconds {
+                    break;
+                }
+                let body = bodies[next].clone();
+                next = (next + 1) % bodies.len();
+                let sent = Stopwatch::start();
+                let answer = http
+                    .client
+                    .post(&url)
+                    .bearer_auth(&http.token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(err)?;
+                let status = answer.status();
+                let text = answer.bytes().await.map_err(err)?;
+                if status != 200 {
+                    return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&text)));
+                }
+                latencies.push(sent.ns() as f64 / 1e6);
+            }
+            Ok::<Vec<f64>, BenchError>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await.map_err(err)??);
+    }
+    Ok(all)
+}
