@@ -2,6 +2,23 @@
 //! over HTTP. Answers print as readable tables, or with `-o json` as the server's JSON. Exit
 //! codes are for scripts: 0 ok or allowed, 1 denied, 2 a usage error or a problem.
 
+/// `println!` that does not panic when stdout is closed (`canopy user list | head -1`): what
+/// cannot be written is dropped.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that does not panic when stderr is closed.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod audit;
 mod http;
 mod input;
@@ -176,7 +193,7 @@ pub async fn run(command: Command) -> ExitCode {
     match dispatch(command, lang).await {
         Ok(code) => code,
         Err(Error(message)) => {
-            eprintln!("canopy: {message}");
+            err!("canopy: {message}");
             ExitCode::from(2)
         }
     }
@@ -224,7 +241,7 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
 async fn health(ctx: &Ctx, path: &str) -> Result<ExitCode, Error> {
     let answer = ctx.api.send("GET", path, &Query::new(), None).await?;
     match answer {
-        Value::String(text) if !ctx.json => println!("{text}"),
+        Value::String(text) if !ctx.json => out!("{text}"),
         other => ctx.print_object(&other),
     }
     Ok(ExitCode::SUCCESS)
@@ -311,7 +328,7 @@ impl Ctx {
         } else if v["dry_run"] == Value::Bool(true) {
             output::dry_run(&v, self.lang);
         } else if v.as_object().is_some_and(|o| o.len() == 1) && v["revision"].is_u64() {
-            println!("{}", messages::done(&v["revision"], self.lang));
+            out!("{}", messages::done(&v["revision"], self.lang));
         } else {
             output::fields(&v).print();
         }

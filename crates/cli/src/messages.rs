@@ -260,6 +260,12 @@ pub fn valid_until(until: &str, lang: Lang) -> String {
 }
 
 pub fn reason(reason: &str, lang: Lang) -> String {
+    // The API documents `no_binding` and `disabled`; the server sends these phrases.
+    let reason = match reason {
+        "no binding grants this" => "no_binding",
+        "subject disabled" => "disabled",
+        other => other,
+    };
     match (lang, reason) {
         (Lang::En, "no_binding") => "no binding grants this".to_string(),
         (Lang::En, "disabled") => "the principal is disabled".to_string(),
@@ -371,5 +377,18 @@ pub fn stream_ended(lang: Lang) -> String {
     match lang {
         Lang::En => "the server ended the stream of changes".to_string(),
         Lang::Ja => "サーバーが変更のストリームを終了しました".to_string(),
+    }
+}
+
+pub fn no_list(path: &Path, field: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "{} holds no list of {field} (`{{{field}: [...]}}` or the list itself)",
+            path.display()
+        ),
+        Lang::Ja => format!(
+            "{} に {field} のリストがありません（`{{{field}: [...]}}` またはリストそのもの）",
+            path.display()
+        ),
     }
 }

@@ -76,9 +76,10 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode, Error> {
     q.opt("after_revision", args.after_revision);
     let mut response = ctx.api.open(&url, &q).await?;
     if !ctx.json {
-        println!("REVISION  TIME  ACTOR  COMMAND");
+        out!("REVISION  TIME  ACTOR  COMMAND");
     }
-    let mut buffer = String::new();
+    // Bytes until an event is whole: a chunk may end inside a multi-byte character.
+    let mut buffer: Vec<u8> = Vec::new();
     let mut seen = 0;
     while args.count.is_none_or(|n| seen < n) {
         let chunk = response
@@ -88,13 +89,17 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode, Error> {
         let Some(chunk) = chunk else {
             return Err(Error(messages::stream_ended(ctx.lang)));
         };
-        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
+        buffer.extend(chunk.iter().filter(|b| **b != b'\r'));
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = buffer.drain(..end + 2).collect();
+            let event = String::from_utf8_lossy(&event);
             let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
                 continue; // a keep-alive comment
             };
-            print_change(data.trim_start(), ctx.json);
+            if print_change(data.trim_start(), ctx.json).is_err() {
+                // Whoever read the output has gone (`canopy watch | head`): stop following.
+                return Ok(ExitCode::SUCCESS);
+            }
             seen += 1;
             if args.count.is_some_and(|n| seen >= n) {
                 break;
@@ -104,18 +109,21 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_change(data: &str, json: bool) {
+fn print_change(data: &str, json: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
     if json {
-        println!("{data}");
-        return;
+        return writeln!(stdout, "{data}");
     }
     let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
     let cell = |p: &str| super::output::cell(v.pointer(p));
-    println!(
+    writeln!(
+        stdout,
         "{}  {}  {}  {}",
         cell("/revision"),
         cell("/time"),
         cell("/actor"),
         cell("/command")
-    );
+    )?;
+    stdout.flush()
 }

@@ -19,8 +19,9 @@ pub fn password(file: Option<&Path>, lang: Lang) -> Result<String, Error> {
         None => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprint!("{}", messages::password_prompt(lang));
-                let _ = std::io::stderr().flush();
+                let mut stderr = std::io::stderr().lock();
+                let _ = write!(stderr, "{}", messages::password_prompt(lang));
+                let _ = stderr.flush();
             }
             let mut line = String::new();
             stdin
@@ -60,11 +61,16 @@ pub fn attributes(pairs: &[String], lang: Lang) -> Result<BTreeMap<String, Strin
         .collect()
 }
 
-/// A document's field holding a list, or the document itself when it is the list: a file of
-/// checks may be `{checks: [...]}` or just `[...]`.
-pub fn list_in(doc: Value, field: &str) -> Value {
-    match doc {
-        Value::Array(_) => doc,
-        mut other => other.get_mut(field).map(Value::take).unwrap_or(Value::Null),
+/// A file's list: the document's `field`, or the document itself when it is the list (a file
+/// of checks may be `{checks: [...]}` or just `[...]`).
+pub fn list_in(path: &Path, field: &str, lang: Lang) -> Result<Value, Error> {
+    let list = match document(path, lang)? {
+        list @ Value::Array(_) => list,
+        mut other => other.get_mut(field).map(Value::take).unwrap_or_default(),
+    };
+    if list.is_array() {
+        Ok(list)
+    } else {
+        Err(Error(messages::no_list(path, field, lang)))
     }
 }

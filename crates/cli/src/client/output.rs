@@ -59,15 +59,15 @@ impl Table {
 
     /// Prints the table on stdout.
     pub fn print(&self) {
-        println!("{}", self.render());
+        out!("{}", self.render());
     }
 }
 
 /// Prints JSON, pretty.
 pub fn json(v: &Value) {
     match serde_json::to_string_pretty(v) {
-        Ok(text) => println!("{text}"),
-        Err(_) => println!("{v}"),
+        Ok(text) => out!("{text}"),
+        Err(_) => out!("{v}"),
     }
 }
 
@@ -119,14 +119,14 @@ pub fn columns(items: &[Value], columns: &[(&str, &str)]) -> Table {
 /// After one page of a listing: where the next one starts (on stderr, to keep stdout a table).
 pub fn next_cursor(page: &Value, lang: Lang) {
     if let Some(c) = page["next_cursor"].as_str() {
-        eprintln!("{}", messages::next_page(c, lang));
+        err!("{}", messages::next_page(c, lang));
     }
 }
 
 /// An access diff, one row per gained or lost grant.
 pub fn diff(d: &Diff, lang: Lang) {
     if d.gained.is_empty() && d.lost.is_empty() {
-        println!("{}", messages::no_access_change(lang));
+        out!("{}", messages::no_access_change(lang));
         return;
     }
     let mut t = Table::new(&[
@@ -161,7 +161,7 @@ pub fn diff(d: &Diff, lang: Lang) {
 pub fn dry_run(v: &Value, lang: Lang) {
     match serde_json::from_value::<DryRun>(v.clone()) {
         Ok(d) => {
-            println!("{}", messages::dry_run(d.revision, lang));
+            out!("{}", messages::dry_run(d.revision, lang));
             diff(&d.diff, lang);
         }
         Err(_) => json(v),

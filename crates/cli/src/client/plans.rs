@@ -40,7 +40,7 @@ pub struct ApplyArgs {
 
 /// The commands of a file, and the organisation its whole paths (`/v1/orgs/ORG/…`) name.
 fn commands(ctx: &Ctx, file: &std::path::Path) -> Result<(Value, Option<String>), Error> {
-    let commands = input::list_in(input::document(file, ctx.lang)?, "commands");
+    let commands = input::list_in(file, "commands", ctx.lang)?;
     let org = commands
         .as_array()
         .into_iter()
@@ -78,7 +78,7 @@ pub async fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitCode, Error> {
         output::json(&v);
     } else {
         let plan: PlanResponse = serde_json::from_value(v.clone())?;
-        println!("{}", messages::plan(plan.revision, ctx.lang));
+        out!("{}", messages::plan(plan.revision, ctx.lang));
         output::diff(&plan.diff, ctx.lang);
         output::next_cursor(&v, ctx.lang);
     }

@@ -31,7 +31,7 @@ impl Statements {
     /// The statements as the API takes them.
     fn to_json(&self, lang: Lang) -> Result<Value, Error> {
         if let Some(file) = &self.file {
-            return Ok(input::list_in(input::document(file, lang)?, "statements"));
+            return input::list_in(file, "statements", lang);
         }
         let mut statements = Vec::new();
         if !self.allow.is_empty() {

@@ -68,12 +68,12 @@ pub async fn check(ctx: &Ctx, args: CheckArgs) -> Result<ExitCode, Error> {
     if ctx.json {
         output::json(&v);
     } else {
-        println!(
+        out!(
             "{}",
             messages::decision(decision.allowed, decision.revision, ctx.lang)
         );
         if let Some(until) = &decision.valid_until {
-            println!("{}", messages::valid_until(until, ctx.lang));
+            out!("{}", messages::valid_until(until, ctx.lang));
         }
     }
     Ok(verdict(decision.allowed))
@@ -91,7 +91,7 @@ pub struct BatchArgs {
 /// `canopy check-batch`: one row per check; exit 2 if any could not be answered, else 1 if any
 /// is denied.
 pub async fn check_batch(ctx: &Ctx, args: BatchArgs) -> Result<ExitCode, Error> {
-    let checks = input::list_in(input::document(&args.file, ctx.lang)?, "checks");
+    let checks = input::list_in(&args.file, "checks", ctx.lang)?;
     let targets: Vec<&str> = checks
         .as_array()
         .into_iter()
@@ -128,7 +128,7 @@ pub async fn check_batch(ctx: &Ctx, args: BatchArgs) -> Result<ExitCode, Error> 
             ]);
         }
         t.print();
-        println!("{}", messages::at_revision(answer.revision, ctx.lang));
+        out!("{}", messages::at_revision(answer.revision, ctx.lang));
     }
     Ok(if failed {
         ExitCode::from(2)
@@ -155,9 +155,9 @@ pub async fn explain(ctx: &Ctx, args: CheckArgs) -> Result<ExitCode, Error> {
 }
 
 fn print_explanation(e: &Explanation, lang: Lang) {
-    println!("{}", messages::decision(e.allowed, e.revision, lang));
+    out!("{}", messages::decision(e.allowed, e.revision, lang));
     if let Some(reason) = &e.reason {
-        println!("{}", messages::reason(reason, lang));
+        out!("{}", messages::reason(reason, lang));
     }
     let evidence = [
         ("allowed by", &e.allowed_by),
@@ -165,7 +165,7 @@ fn print_explanation(e: &Explanation, lang: Lang) {
         ("not applied", &e.not_applied),
     ];
     if evidence.iter().any(|(_, list)| !list.is_empty()) {
-        println!();
+        out!();
         let mut t = Table::new(&[
             "EVIDENCE",
             "BINDING",
@@ -183,7 +183,7 @@ fn print_explanation(e: &Explanation, lang: Lang) {
         t.print();
     }
     if !e.blocked_by.is_empty() {
-        println!();
+        out!();
         let mut t = Table::new(&["BLOCKED BY", "GUARDRAIL", "NODE", "STATEMENT"]);
         for g in &e.blocked_by {
             t.row(vec![
@@ -198,10 +198,10 @@ fn print_explanation(e: &Explanation, lang: Lang) {
         t.print();
     }
     if !e.fixes.is_empty() {
-        println!();
-        println!("{}", messages::fixes_heading(lang));
+        out!();
+        out!("{}", messages::fixes_heading(lang));
         for f in &e.fixes {
-            println!("  - {}", messages::fix(f, lang));
+            out!("  - {}", messages::fix(f, lang));
         }
     }
 }

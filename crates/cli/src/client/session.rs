@@ -156,7 +156,7 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         }
         super::output::json(&shown);
     } else {
-        println!(
+        out!(
             "{}",
             messages::logged_in(
                 &args.username,
@@ -175,9 +175,9 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
 pub fn logout(lang: Lang) -> Result<ExitCode, Error> {
     let path = credentials_path(lang)?;
     match std::fs::remove_file(&path) {
-        Ok(()) => println!("{}", messages::logged_out(&path, lang)),
+        Ok(()) => out!("{}", messages::logged_out(&path, lang)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("{}", messages::not_stored(&path, lang));
+            out!("{}", messages::not_stored(&path, lang));
         }
         Err(e) => return Err(Error(messages::file_error(&path, &e.to_string(), lang))),
     }
