@@ -454,6 +454,21 @@ fn the_cli_drives_every_operation_against_a_real_server() {
             .contains("viewer")
     );
 
+    // Listings follow next_cursor over every page (100 a page by default).
+    let many: Vec<Value> = (0..101)
+        .map(|i| serde_json::json!({"method": "POST", "path": "/users", "body": {"username": format!("u{i:03}")}}))
+        .collect();
+    let many = write(
+        files,
+        "many.json",
+        &serde_json::json!({ "commands": many }).to_string(),
+    );
+    cli.ok(&["apply", &many]);
+    let all = cli.json(&["user", "list"]);
+    assert_eq!(all["items"].as_array().unwrap().len(), 104);
+    assert_eq!(all["next_cursor"], Value::Null);
+    assert_eq!(cli.ok(&["user", "list"]).lines().count(), 105);
+
     // The audit log and the stream of changes.
     let audit = cli.json(&["audit", "query"]);
     assert!(audit["items"].as_array().unwrap().len() > 10);

@@ -86,3 +86,19 @@ fn help_and_version_exit_0_and_usage_errors_exit_2() {
         assert_eq!(canopy(bad).0, 2, "canopy {bad:?}");
     }
 }
+
+#[test]
+fn an_unreachable_server_is_one_line_and_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .args(["health", "--server", "http://127.0.0.1:1"])
+        .env("CANOPY_LANG", "en")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("canopy: cannot reach http://127.0.0.1:1"),
+        "{stderr}"
+    );
+}
