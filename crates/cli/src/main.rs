@@ -1,5 +1,6 @@
 //! The `canopy` binary: `init`, `serve`, `migrate`, `verify`.
 
+mod client;
 mod demo;
 mod messages;
 mod store_args;
@@ -68,6 +69,8 @@ enum Commands {
     },
     /// Print the OpenAPI document of the API this binary serves.
     Openapi,
+    #[command(flatten)]
+    Client(client::Command),
 }
 
 /// A failure, as one line for a person.
@@ -174,6 +177,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(ExitCode::SUCCESS)
         }
+        Commands::Client(command) => Ok(client::run(command).await),
     }
 }
 

@@ -84,3 +84,311 @@ pub fn demo(lang: Lang) -> String {
         ),
     }
 }
+
+// ----- the client commands -----
+
+pub fn problem(detail: &str, slug: &str, status: u16, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("{detail} ({slug}, HTTP {status})"),
+        Lang::Ja => format!("{detail}（{slug}、HTTP {status}）"),
+    }
+}
+
+pub fn bad_status(status: u16, text: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the server answered HTTP {status}: {text}"),
+        Lang::Ja => format!("サーバーが HTTP {status} を返しました: {text}"),
+    }
+}
+
+pub fn unreachable(server: &str, error: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("cannot reach {server}: {error}"),
+        Lang::Ja => format!("{server} に接続できません: {error}"),
+    }
+}
+
+pub fn not_logged_in(lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            "not logged in: run `canopy login`, or set CANOPY_TOKEN or --token".to_string()
+        }
+        Lang::Ja => {
+            "ログインしていません: `canopy login` を実行するか、CANOPY_TOKEN または --token を指定してください".to_string()
+        }
+    }
+}
+
+pub fn no_org(lang: Lang) -> String {
+    match lang {
+        Lang::En => "which organisation? name it with a path (`acme/eng`), --org or CANOPY_ORG, or log in to one".to_string(),
+        Lang::Ja => "組織が指定されていません: パス（`acme/eng`）、--org、CANOPY_ORG のいずれかで指定するか、組織にログインしてください".to_string(),
+    }
+}
+
+pub fn no_config_dir(lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            "no place to keep the login: set CANOPY_CONFIG_DIR, XDG_CONFIG_HOME or HOME".to_string()
+        }
+        Lang::Ja => {
+            "ログイン情報の保存先がありません: CANOPY_CONFIG_DIR、XDG_CONFIG_HOME、HOME のいずれかを設定してください".to_string()
+        }
+    }
+}
+
+pub fn file_error(path: &Path, error: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("{}: {error}", path.display()),
+        Lang::Ja => format!("{}: {error}", path.display()),
+    }
+}
+
+pub fn logged_in(
+    user: &str,
+    org: Option<&str>,
+    server: &str,
+    expires_at: &str,
+    path: &Path,
+    lang: Lang,
+) -> String {
+    let path = path.display();
+    match (lang, org) {
+        (Lang::En, Some(org)) => format!(
+            "logged in to {server} as {user} of {org} until {expires_at} (stored in {path})"
+        ),
+        (Lang::En, None) => format!(
+            "logged in to {server} as instance administrator {user} until {expires_at} (stored in {path})"
+        ),
+        (Lang::Ja, Some(org)) => format!(
+            "{server} に {org} の {user} としてログインしました（{expires_at} まで有効、{path} に保存）"
+        ),
+        (Lang::Ja, None) => format!(
+            "{server} にインスタンス管理者 {user} としてログインしました（{expires_at} まで有効、{path} に保存）"
+        ),
+    }
+}
+
+pub fn logged_out(path: &Path, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("logged out (removed {})", path.display()),
+        Lang::Ja => format!("ログアウトしました（{} を削除）", path.display()),
+    }
+}
+
+pub fn not_stored(path: &Path, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("no stored login ({} does not exist)", path.display()),
+        Lang::Ja => format!(
+            "保存されたログインはありません（{} は存在しません）",
+            path.display()
+        ),
+    }
+}
+
+pub fn password_prompt(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "password: ",
+        Lang::Ja => "パスワード: ",
+    }
+}
+
+pub fn empty_password(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the password is empty".to_string(),
+        Lang::Ja => "パスワードが空です".to_string(),
+    }
+}
+
+pub fn bad_attribute(arg: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{arg}` is not KEY=VALUE"),
+        Lang::Ja => format!("`{arg}` は KEY=VALUE の形ではありません"),
+    }
+}
+
+pub fn need_parent(path: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            format!("`{path}` names no parent: give the whole path (`acme/eng/{path}`) or --parent")
+        }
+        Lang::Ja => format!(
+            "`{path}` に親がありません: パス全体（`acme/eng/{path}`）か --parent を指定してください"
+        ),
+    }
+}
+
+pub fn no_statements(lang: Lang) -> String {
+    match lang {
+        Lang::En => "no statements: give --allow, --deny or --file".to_string(),
+        Lang::Ja => {
+            "ステートメントがありません: --allow、--deny、--file のいずれかを指定してください"
+                .to_string()
+        }
+    }
+}
+
+pub fn verdict(allowed: bool, lang: Lang) -> &'static str {
+    match (lang, allowed) {
+        (Lang::En, true) => "allowed",
+        (Lang::En, false) => "denied",
+        (Lang::Ja, true) => "許可",
+        (Lang::Ja, false) => "拒否",
+    }
+}
+
+pub fn decision(allowed: bool, revision: u64, lang: Lang) -> String {
+    let verdict = verdict(allowed, lang);
+    match lang {
+        Lang::En => format!("{verdict} (revision {revision})"),
+        Lang::Ja => format!("{verdict}（リビジョン {revision}）"),
+    }
+}
+
+pub fn at_revision(revision: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("at revision {revision}"),
+        Lang::Ja => format!("リビジョン {revision} 時点"),
+    }
+}
+
+pub fn valid_until(until: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("valid until {until} (an expiring binding bounds it)"),
+        Lang::Ja => format!("{until} まで有効（期限付きバインディングによる）"),
+    }
+}
+
+pub fn reason(reason: &str, lang: Lang) -> String {
+    // The API documents `no_binding` and `disabled`; the server sends these phrases.
+    let reason = match reason {
+        "no binding grants this" => "no_binding",
+        "subject disabled" => "disabled",
+        other => other,
+    };
+    match (lang, reason) {
+        (Lang::En, "no_binding") => "no binding grants this".to_string(),
+        (Lang::En, "disabled") => "the principal is disabled".to_string(),
+        (Lang::En, other) => format!("reason: {other}"),
+        (Lang::Ja, "no_binding") => "これを許可するバインディングはありません".to_string(),
+        (Lang::Ja, "disabled") => "プリンシパルが無効です".to_string(),
+        (Lang::Ja, other) => format!("理由: {other}"),
+    }
+}
+
+pub fn no_allow_matched(lang: Lang) -> String {
+    match lang {
+        Lang::En => "no allow statement matches".to_string(),
+        Lang::Ja => "一致する allow ステートメントがありません".to_string(),
+    }
+}
+
+pub fn fixes_heading(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "to allow it:",
+        Lang::Ja => "許可するには:",
+    }
+}
+
+pub fn fix(f: &canopy_api::Fix, lang: Lang) -> String {
+    let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
+    let (principal, role, scope) = (v(&f.principal), v(&f.role), v(&f.scope));
+    let alternatives = f.alternatives.join(", ");
+    match (lang, f.fix.as_str()) {
+        (Lang::En, "enable") => format!("enable {principal}"),
+        (Lang::En, "remove_binding") => format!(
+            "remove binding {} ({principal}, role {role} at {scope})",
+            v(&f.binding)
+        ),
+        (Lang::En, "amend_guardrail") => format!(
+            "remove guardrail {} ({}) or amend it to permit the action",
+            v(&f.name),
+            v(&f.guardrail)
+        ),
+        (Lang::En, "bind") if f.alternatives.is_empty() => {
+            format!("bind role {role} to {principal} at {scope}")
+        }
+        (Lang::En, "bind") => format!(
+            "bind role {role} to {principal} at {scope} (or to one of its groups: {alternatives})"
+        ),
+        (Lang::Ja, "enable") => format!("{principal} を有効にする"),
+        (Lang::Ja, "remove_binding") => format!(
+            "バインディング {} を削除する（{principal}、{scope} のロール {role}）",
+            v(&f.binding)
+        ),
+        (Lang::Ja, "amend_guardrail") => format!(
+            "ガードレール {}（{}）を削除するか、この操作を許可するよう修正する",
+            v(&f.name),
+            v(&f.guardrail)
+        ),
+        (Lang::Ja, "bind") if f.alternatives.is_empty() => {
+            format!("{scope} でロール {role} を {principal} にバインドする")
+        }
+        (Lang::Ja, "bind") => format!(
+            "{scope} でロール {role} を {principal}（またはそのグループ {alternatives} のいずれか）にバインドする"
+        ),
+        (_, other) => format!("{other}: {}", serde_json::to_string(f).unwrap_or_default()),
+    }
+}
+
+pub fn dry_run(revision: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("dry run against revision {revision}: nothing was changed"),
+        Lang::Ja => format!("リビジョン {revision} に対するドライラン: 何も変更していません"),
+    }
+}
+
+pub fn plan(revision: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("plan against revision {revision}: nothing was changed"),
+        Lang::Ja => format!("リビジョン {revision} に対する計画: 何も変更していません"),
+    }
+}
+
+pub fn no_access_change(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "no one gains or loses access",
+        Lang::Ja => "アクセス権の増減はありません",
+    }
+}
+
+pub fn done(revision: &serde_json::Value, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("done (revision {revision})"),
+        Lang::Ja => format!("完了しました（リビジョン {revision}）"),
+    }
+}
+
+pub fn next_page(cursor: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("more: --cursor {cursor}"),
+        Lang::Ja => format!("続き: --cursor {cursor}"),
+    }
+}
+
+pub fn stream_broken(error: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the stream of changes broke: {error}"),
+        Lang::Ja => format!("変更のストリームが切れました: {error}"),
+    }
+}
+
+pub fn stream_ended(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the server ended the stream of changes".to_string(),
+        Lang::Ja => "サーバーが変更のストリームを終了しました".to_string(),
+    }
+}
+
+pub fn no_list(path: &Path, field: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "{} holds no list of {field} (`{{{field}: [...]}}` or the list itself)",
+            path.display()
+        ),
+        Lang::Ja => format!(
+            "{} に {field} のリストがありません（`{{{field}: [...]}}` またはリストそのもの）",
+            path.display()
+        ),
+    }
+}

@@ -1,0 +1,98 @@
+//! Plan and apply: a YAML or JSON file of requests (`{commands: [{method, path, body?}]}`),
+//! shown as the access diff it would make, or applied as one change.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use canopy_api::PlanResponse;
+use clap::Args;
+use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
+
+use super::http::Query;
+use super::{Change, Conn, Ctx, Error, Paging, input, output};
+use crate::messages;
+
+/// `canopy plan FILE`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// A YAML or JSON file: `{commands: [{method, path, body?}]}` or the list itself.
+    file: PathBuf,
+    #[command(flatten)]
+    paging: Paging,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// `canopy apply FILE`.
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// A YAML or JSON file: `{commands: [{method, path, body?}]}` or the list itself.
+    file: PathBuf,
+    /// Refuse unless the organisation is still at this revision (e.g. the plan's).
+    #[arg(long)]
+    expected_revision: Option<u64>,
+    #[command(flatten)]
+    change: Change,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// The commands of a file, and the organisation its whole paths (`/v1/orgs/ORG/…`) name.
+fn commands(ctx: &Ctx, file: &std::path::Path) -> Result<(Value, Option<String>), Error> {
+    let commands = input::list_in(file, "commands", ctx.lang)?;
+    let org = commands
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["path"].as_str()?.strip_prefix("/v1/orgs/"))
+        .filter_map(|rest| rest.split('/').next())
+        .map(|org| percent_decode_str(org).decode_utf8_lossy().to_string())
+        .next();
+    Ok((commands, org))
+}
+
+/// The organisation of a file's commands as a reference `resolve` understands (`ORG/`).
+fn org_ref(org: &Option<String>) -> String {
+    org.as_ref().map(|o| format!("{o}/")).unwrap_or_default()
+}
+
+/// `canopy plan`: who would gain and lose what (every page of the diff, unless paged).
+pub async fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitCode, Error> {
+    let (commands, org) = commands(ctx, &args.file)?;
+    let url = ctx.url(&[&org_ref(&org)], "/plan")?;
+    let body = json!({ "commands": commands });
+    let merge = ["/diff/gained", "/diff/lost"];
+    let v = ctx
+        .api
+        .pages(
+            "POST",
+            &url,
+            Query::new(),
+            Some(&body),
+            &args.paging,
+            &merge,
+        )
+        .await?;
+    if ctx.json {
+        output::json(&v);
+    } else {
+        let plan: PlanResponse = serde_json::from_value(v.clone())?;
+        out!("{}", messages::plan(plan.revision, ctx.lang));
+        output::diff(&plan.diff, ctx.lang);
+        output::next_cursor(&v, ctx.lang);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `canopy apply`: all the commands as one change, or (`--dry-run`) its diff.
+pub async fn apply(ctx: &Ctx, args: ApplyArgs) -> Result<ExitCode, Error> {
+    let (commands, org) = commands(ctx, &args.file)?;
+    let url = ctx.url(&[&org_ref(&org)], "/apply")?;
+    let mut body = json!({ "commands": commands });
+    if let Some(r) = args.expected_revision {
+        body["expected_revision"] = json!(r);
+    }
+    ctx.change("POST", &url, Query::new(), args.change.dry_run, Some(&body))
+        .await
+}

@@ -1,0 +1,394 @@
+//! Users, service accounts, groups and their members.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use canopy_api::{
+    CreateGroupRequest, CreateServiceAccountRequest, CreateUserRequest, MemberMode,
+    PutMemberRequest, UpdateServiceAccountRequest, UpdateUserRequest,
+};
+use clap::{Subcommand, ValueEnum};
+
+use super::http::{Query, seg};
+use super::{Change, Ctx, DeleteArgs, Error, Paging, input};
+
+/// `canopy user …`. Users are named by username or ID.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// List the users.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Create a user.
+    Create {
+        /// The username.
+        username: String,
+        /// An e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// A display name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// A file holding a local password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Show a user.
+    Get {
+        /// The username or ID.
+        user: String,
+    },
+    /// Change a user.
+    Update {
+        /// The username or ID.
+        user: String,
+        /// A new username.
+        #[arg(long)]
+        username: Option<String>,
+        /// A new e-mail address (empty: remove it).
+        #[arg(long)]
+        email: Option<String>,
+        /// A new display name (empty: remove it).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Enable (`true`) or disable (`false`) the user.
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Mark (`true`) or unmark (`false`) the user as a break-glass account.
+        #[arg(long)]
+        break_glass: Option<bool>,
+        /// A file holding a new local password.
+        #[arg(long, conflicts_with = "remove_password")]
+        password_file: Option<PathBuf>,
+        /// Remove the local password.
+        #[arg(long)]
+        remove_password: bool,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Delete a user (usually a user is disabled instead).
+    Delete {
+        /// The username or ID.
+        user: String,
+        #[command(flatten)]
+        delete: DeleteArgs,
+    },
+}
+
+/// `Some("")` clears a field (`null`), `Some(v)` sets it, `None` leaves it.
+fn clearable(v: Option<String>) -> Option<Option<String>> {
+    v.map(|s| (!s.is_empty()).then_some(s))
+}
+
+/// `canopy user …`.
+pub async fn user(ctx: &Ctx, command: UserCommand) -> Result<ExitCode, Error> {
+    let at = |user: &str| ctx.url(&[], &format!("/users/{}", seg(user)));
+    match command {
+        UserCommand::List { paging } => {
+            let columns = [
+                ("USERNAME", "/username"),
+                ("ID", "/id"),
+                ("ENABLED", "/enabled"),
+                ("EMAIL", "/email"),
+                ("DISPLAY NAME", "/display_name"),
+                ("PASSWORD", "/credentials/password"),
+            ];
+            let url = ctx.url(&[], "/users")?;
+            ctx.list(&url, Query::new(), &paging, &columns).await
+        }
+        UserCommand::Create {
+            username,
+            email,
+            display_name,
+            password_file,
+            change,
+        } => {
+            let password = match password_file {
+                Some(f) => Some(input::password(Some(&f), ctx.lang)?),
+                None => None,
+            };
+            let body = serde_json::to_value(CreateUserRequest {
+                username,
+                email,
+                display_name,
+                password,
+            })?;
+            let url = ctx.url(&[], "/users")?;
+            ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        UserCommand::Get { user } => ctx.show(&at(&user)?).await,
+        UserCommand::Update {
+            user,
+            username,
+            email,
+            display_name,
+            enabled,
+            break_glass,
+            password_file,
+            remove_password,
+            change,
+        } => {
+            let password = match (password_file, remove_password) {
+                (Some(f), _) => Some(Some(input::password(Some(&f), ctx.lang)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let body = serde_json::to_value(UpdateUserRequest {
+                username,
+                email: clearable(email),
+                display_name: clearable(display_name),
+                enabled,
+                break_glass,
+                password,
+            })?;
+            ctx.change(
+                "PATCH",
+                &at(&user)?,
+                Query::new(),
+                change.dry_run,
+                Some(&body),
+            )
+            .await
+        }
+        UserCommand::Delete { user, delete } => {
+            let mut q = Query::new();
+            q.flag("cascade", delete.cascade);
+            ctx.change("DELETE", &at(&user)?, q, delete.dry_run, None)
+                .await
+        }
+    }
+}
+
+/// `canopy sa …`. Service accounts are named by name or ID.
+#[derive(Subcommand, Debug)]
+pub enum SaCommand {
+    /// List the service accounts.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Create a service account.
+    Create {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Show a service account.
+    Get {
+        /// Its name or ID.
+        sa: String,
+    },
+    /// Enable or disable a service account.
+    Update {
+        /// Its name or ID.
+        sa: String,
+        /// Enable (`true`) or disable (`false`) it.
+        #[arg(long)]
+        enabled: Option<bool>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Delete a service account.
+    Delete {
+        /// Its name or ID.
+        sa: String,
+        #[command(flatten)]
+        delete: DeleteArgs,
+    },
+}
+
+/// `canopy sa …`.
+pub async fn sa(ctx: &Ctx, command: SaCommand) -> Result<ExitCode, Error> {
+    let at = |sa: &str| ctx.url(&[], &format!("/service-accounts/{}", seg(sa)));
+    match command {
+        SaCommand::List { paging } => {
+            let columns = [
+                ("NAME", "/name"),
+                ("ID", "/id"),
+                ("ENABLED", "/enabled"),
+                ("CREATED", "/created_at"),
+            ];
+            let url = ctx.url(&[], "/service-accounts")?;
+            ctx.list(&url, Query::new(), &paging, &columns).await
+        }
+        SaCommand::Create { name, change } => {
+            let body = serde_json::to_value(CreateServiceAccountRequest { name })?;
+            let url = ctx.url(&[], "/service-accounts")?;
+            ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        SaCommand::Get { sa } => ctx.show(&at(&sa)?).await,
+        SaCommand::Update {
+            sa,
+            enabled,
+            change,
+        } => {
+            let body = serde_json::to_value(UpdateServiceAccountRequest { enabled })?;
+            ctx.change(
+                "PATCH",
+                &at(&sa)?,
+                Query::new(),
+                change.dry_run,
+                Some(&body),
+            )
+            .await
+        }
+        SaCommand::Delete { sa, delete } => {
+            let mut q = Query::new();
+            q.flag("cascade", delete.cascade);
+            ctx.change("DELETE", &at(&sa)?, q, delete.dry_run, None)
+                .await
+        }
+    }
+}
+
+/// How a principal is put in a group.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Mode {
+    /// In the group whatever the mapped sources say.
+    Include,
+    /// Out of the group however it would reach it.
+    Exclude,
+    /// As a mapped source would put it (`--source`, default `api`).
+    Mapped,
+}
+
+/// `canopy group …`. Groups are named by name or ID.
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// List the groups.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Create a group.
+    Create {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Show a group.
+    Get {
+        /// Its name or ID.
+        group: String,
+    },
+    /// Delete a group.
+    Delete {
+        /// Its name or ID.
+        group: String,
+        #[command(flatten)]
+        delete: DeleteArgs,
+    },
+    /// List a group's direct entries (`--effective`: its resolved users and service accounts).
+    Members {
+        /// Its name or ID.
+        group: String,
+        /// The resolved members, nesting and excludes applied.
+        #[arg(long)]
+        effective: bool,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Put a principal in a group (or, with `--mode exclude`, keep it out).
+    AddMember {
+        /// The group's name or ID.
+        group: String,
+        /// The principal: `user:NAME`, `sa:NAME`, `group:NAME` or an ID.
+        principal: String,
+        /// How.
+        #[arg(long, value_enum, default_value_t = Mode::Include)]
+        mode: Mode,
+        /// With `--mode mapped`: the source (`scim`, `oidc:REALM`, `ldap:REALM`, `api`).
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Take a principal's entries out of a group.
+    RemoveMember {
+        /// The group's name or ID.
+        group: String,
+        /// The principal: `user:NAME`, `sa:NAME`, `group:NAME` or an ID.
+        principal: String,
+        /// Remove only the manual entry (`manual`) or one source's [default: every entry].
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+}
+
+/// `canopy group …`.
+pub async fn group(ctx: &Ctx, command: GroupCommand) -> Result<ExitCode, Error> {
+    let at = |group: &str, rest: &str| ctx.url(&[], &format!("/groups/{}{rest}", seg(group)));
+    match command {
+        GroupCommand::List { paging } => {
+            let columns = [("NAME", "/name"), ("ID", "/id"), ("CREATED", "/created_at")];
+            let url = ctx.url(&[], "/groups")?;
+            ctx.list(&url, Query::new(), &paging, &columns).await
+        }
+        GroupCommand::Create { name, change } => {
+            let body = serde_json::to_value(CreateGroupRequest { name })?;
+            let url = ctx.url(&[], "/groups")?;
+            ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        GroupCommand::Get { group } => ctx.show(&at(&group, "")?).await,
+        GroupCommand::Delete { group, delete } => {
+            let mut q = Query::new();
+            q.flag("cascade", delete.cascade);
+            ctx.change("DELETE", &at(&group, "")?, q, delete.dry_run, None)
+                .await
+        }
+        GroupCommand::Members {
+            group,
+            effective,
+            paging,
+        } => {
+            let columns = [
+                ("MEMBER", "/member_ref"),
+                ("ID", "/member"),
+                ("MANUAL", "/manual"),
+                ("MAPPED", "/mapped"),
+            ];
+            let mut q = Query::new();
+            q.flag("effective", effective);
+            ctx.list(&at(&group, "/members")?, q, &paging, &columns)
+                .await
+        }
+        GroupCommand::AddMember {
+            group,
+            principal,
+            mode,
+            source,
+            change,
+        } => {
+            let mode = match mode {
+                Mode::Include => MemberMode::Include,
+                Mode::Exclude => MemberMode::Exclude,
+                Mode::Mapped => MemberMode::Mapped,
+            };
+            let body = serde_json::to_value(PutMemberRequest { mode, source })?;
+            let url = at(&group, &format!("/members/{}", seg(&principal)))?;
+            ctx.change("PUT", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        GroupCommand::RemoveMember {
+            group,
+            principal,
+            source,
+            change,
+        } => {
+            let mut q = Query::new();
+            q.opt("source", source);
+            let url = at(&group, &format!("/members/{}", seg(&principal)))?;
+            ctx.change("DELETE", &url, q, change.dry_run, None).await
+        }
+    }
+}
