@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod credentials;
+pub mod local;
 pub mod messages;
 pub mod openapi;
 pub mod problem;
@@ -54,6 +55,47 @@ pub enum ServerError {
     /// The listening socket, or another process holding the data directory.
     #[error("{0}")]
     Io(String),
+    /// A value given to set the installation up that breaks the rules (a bad name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Records the installation's first instance administrator, with its password, as a change of
+/// `store` (which must be migrated). `canopy init` and [`local::LocalServer`] use it.
+pub async fn add_instance_admin(
+    store: &Store,
+    audit_key: AuditKey,
+    username: &str,
+    password: &str,
+) -> Result<(), ServerError> {
+    let name = canopy_core::name::Name::parse(username)
+        .map_err(|p| ServerError::Invalid(format!("{username}: {p:?}")))?;
+    let hash = credentials::hash_password(password).map_err(ServerError::Invalid)?;
+    let shared = Shared::new(store.load().await?);
+    let writer = Writer::start(
+        store.clone(),
+        shared,
+        Arc::new(SystemClock),
+        audit_key,
+        None,
+    );
+    writer
+        .submit(canopy_store::Submission {
+            actor: canopy_core::engine::Actor::instance_admin("canopy-init"),
+            request: canopy_core::installation::Request::CreateInstanceAdmin {
+                username: name.clone(),
+            },
+            request_id: "init".into(),
+            secrets: vec![canopy_store::SecretOp {
+                owner: canopy_store::SecretOwner::Created(name),
+                kind: "password".into(),
+                value: Some(hash),
+            }],
+            expect: None,
+        })
+        .await
+        .map_err(|e| ServerError::Invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// The routes of the API (see [`openapi::routes`]), and the instance's own.
