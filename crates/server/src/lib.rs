@@ -104,7 +104,47 @@ pub fn router(app: App) -> Router {
     api.route("/v1/replica", get(replica))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
         .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(middleware::from_fn(problems))
         .with_state(app)
+}
+
+/// Every error leaves as a problem: what axum refuses before a handler runs (a query string or
+/// a path segment that does not parse, an unknown route, a method the route does not take)
+/// comes back as plain text, and is answered here as the problem of its status instead.
+async fn problems(req: Request, next: Next) -> Response {
+    let lang = messages::lang_of(
+        req.headers()
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == canopy_api::PROBLEM_JSON.as_bytes());
+    if is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::new("not-found", messages::no_route(lang)),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new("method-not-allowed", messages::method_not_allowed(lang))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new("payload-too-large", messages::too_large(lang))
+        }
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, detail = %text, "an error that is not a problem");
+            ApiError::new("internal", messages::unavailable(lang))
+        }
+        _ => ApiError::new("invalid-field", messages::bad_request(&text, lang)),
+    };
+    error.with_status(status).into_response()
 }
 
 /// `GET /v1/replica` (instance administrators): the revision this replica's engines are at and
