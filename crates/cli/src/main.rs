@@ -11,12 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use canopy_core::engine::Actor;
 use canopy_core::ids::Clock;
-use canopy_core::installation::Request;
 use canopy_core::messages::Lang;
-use canopy_core::name::Name;
-use canopy_store::{SecretOp, SecretOwner, Shared, Store, Submission, SystemClock, Writer};
+use canopy_store::{Shared, Store, SystemClock, Writer};
 use clap::{Parser, Subcommand};
 
 use crate::store_args::StoreArgs;
@@ -207,26 +204,7 @@ async fn init(
             Lang::En,
         )));
     }
-    let name = Name::parse(username).map_err(|p| Failure(format!("{username}: {p:?}")))?;
-    let hash = canopy_server::credentials::hash_password(password).map_err(Failure)?;
-    let shared = Shared::new(s.load().await?);
-    let writer = Writer::start(s.clone(), shared.clone(), Arc::new(SystemClock), key, None);
-    writer
-        .submit(Submission {
-            actor: Actor::instance_admin("canopy-init"),
-            request: Request::CreateInstanceAdmin {
-                username: name.clone(),
-            },
-            request_id: "init".into(),
-            secrets: vec![SecretOp {
-                owner: SecretOwner::Created(name),
-                kind: "password".into(),
-                value: Some(hash),
-            }],
-            expect: None,
-        })
-        .await?;
-    Ok((shared, writer))
+    Ok(canopy_server::add_instance_admin(&s, key, username, password).await?)
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod credentials;
+pub mod local;
 pub mod messages;
 pub mod openapi;
 pub mod problem;
@@ -54,6 +55,48 @@ pub enum ServerError {
     /// The listening socket, or another process holding the data directory.
     #[error("{0}")]
     Io(String),
+    /// A value given to set the installation up that breaks the rules (a bad name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Records the installation's first instance administrator, with its password, as a change of
+/// `store` (which must be migrated); the loaded state and the writer, for more changes.
+/// `canopy init`, the demo and [`local::LocalServer`] use it.
+pub async fn add_instance_admin(
+    store: &Store,
+    audit_key: AuditKey,
+    username: &str,
+    password: &str,
+) -> Result<(Arc<Shared>, Writer), ServerError> {
+    let name = canopy_core::name::Name::parse(username)
+        .map_err(|p| ServerError::Invalid(format!("{username}: {p:?}")))?;
+    let hash = credentials::hash_password(password).map_err(ServerError::Invalid)?;
+    let shared = Shared::new(store.load().await?);
+    let writer = Writer::start(
+        store.clone(),
+        shared.clone(),
+        Arc::new(SystemClock),
+        audit_key,
+        None,
+    );
+    writer
+        .submit(canopy_store::Submission {
+            actor: canopy_core::engine::Actor::instance_admin("canopy-init"),
+            request: canopy_core::installation::Request::CreateInstanceAdmin {
+                username: name.clone(),
+            },
+            request_id: "init".into(),
+            secrets: vec![canopy_store::SecretOp {
+                owner: canopy_store::SecretOwner::Created(name),
+                kind: "password".into(),
+                value: Some(hash),
+            }],
+            expect: None,
+        })
+        .await
+        .map_err(|e| ServerError::Invalid(e.to_string()))?;
+    Ok((shared, writer))
 }
 
 /// The routes of the API (see [`openapi::routes`]), and the instance's own.
@@ -62,7 +105,47 @@ pub fn router(app: App) -> Router {
     api.route("/v1/replica", get(replica))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
         .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(middleware::from_fn(problems))
         .with_state(app)
+}
+
+/// Every error leaves as a problem: what axum refuses before a handler runs (a query string or
+/// a path segment that does not parse, an unknown route, a method the route does not take)
+/// comes back as plain text, and is answered here as the problem of its status instead.
+async fn problems(req: Request, next: Next) -> Response {
+    let lang = messages::lang_of(
+        req.headers()
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == canopy_api::PROBLEM_JSON.as_bytes());
+    if is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::new("not-found", messages::no_route(lang)),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new("method-not-allowed", messages::method_not_allowed(lang))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new("payload-too-large", messages::too_large(lang))
+        }
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, detail = %text, "an error that is not a problem");
+            ApiError::new("internal", messages::unavailable(lang))
+        }
+        _ => ApiError::new("invalid-field", messages::bad_request(&text, lang)),
+    };
+    error.with_status(status).into_response()
 }
 
 /// `GET /v1/replica` (instance administrators): the revision this replica's engines are at and

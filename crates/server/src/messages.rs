@@ -38,6 +38,7 @@ pub fn title(slug: &str) -> &'static str {
         "revision-not-reached" => "Revision not reached",
         "rate-limited" => "Rate limited",
         "unavailable" => "Unavailable",
+        "method-not-allowed" => "Method not allowed",
         _ => "Error",
     }
 }
@@ -107,6 +108,35 @@ pub fn bad_body(detail: &str, lang: Lang) -> String {
     match lang {
         Lang::En => format!("the request body is not valid: {detail}"),
         Lang::Ja => format!("リクエスト本文が正しくありません: {detail}"),
+    }
+}
+
+/// A request refused before it reached its route: a query string or path segment that does not
+/// parse (`detail` says which).
+pub fn bad_request(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the request is not valid: {detail}"),
+        Lang::Ja => format!("リクエストが正しくありません: {detail}"),
+    }
+}
+
+/// No route has this path.
+pub fn no_route(lang: Lang) -> String {
+    match lang {
+        Lang::En => "no such route; the API is described at /openapi.json".into(),
+        Lang::Ja => "このパスのルートはありません。API の説明は /openapi.json にあります".into(),
+    }
+}
+
+/// The route does not take this method.
+pub fn method_not_allowed(lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            "this route does not take this method; the API is described at /openapi.json".into()
+        }
+        Lang::Ja => {
+            "このルートはこのメソッドを受け付けません。API の説明は /openapi.json にあります".into()
+        }
     }
 }
 

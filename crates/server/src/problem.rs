@@ -34,6 +34,7 @@ pub fn status_of(slug: &str) -> StatusCode {
             StatusCode::CONFLICT
         }
         "stale-revision" => StatusCode::PRECONDITION_FAILED,
+        "method-not-allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "payload-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
         "rate-limited" => StatusCode::TOO_MANY_REQUESTS,
         "revision-not-reached" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,6 +12,8 @@ pub struct Answer {
     pub body: Value,
     /// The `ETag`, if any.
     pub etag: Option<String>,
+    /// The `Content-Type`, if any.
+    pub content_type: Option<String>,
 }
 
 impl Answer {
@@ -72,6 +74,57 @@ impl Http {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Answer, String> {
+        self.exchange(token, method, path, body, headers, false)
+            .await
+    }
+
+    /// Sends a request whose answer may be an endless stream: a success's status and headers,
+    /// without reading its body (an error is read whole).
+    pub async fn open(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+    ) -> Result<Answer, String> {
+        self.exchange(token, method, path, None, &[], true).await
+    }
+
+    /// Sends a request with a raw body (`content-type: application/json`), which need not be
+    /// JSON at all.
+    pub async fn send_raw(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::answer(
+            path,
+            req.send().await.map_err(|e| format!("{path}: {e}"))?,
+            false,
+        )
+        .await
+    }
+
+    async fn exchange(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        stream: bool,
+    ) -> Result<Answer, String> {
         let method =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
         let mut req = self.client.request(method, format!("{}{path}", self.base));
@@ -85,15 +138,36 @@ impl Http {
             req = req.header(*k, *v);
         }
         let r = req.send().await.map_err(|e| format!("{path}: {e}"))?;
+        Self::answer(path, r, stream).await
+    }
+
+    async fn answer(path: &str, r: reqwest::Response, stream: bool) -> Result<Answer, String> {
         let status = r.status().as_u16();
-        let etag = r
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("etag");
+        let content_type = header("content-type");
+        if stream && (200..300).contains(&status) {
+            // A stream (server-sent events) does not end: its status and headers are the answer.
+            return Ok(Answer {
+                status,
+                body: Value::Null,
+                etag,
+                content_type,
+            });
+        }
         let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Answer { status, body, etag })
+        Ok(Answer {
+            status,
+            body,
+            etag,
+            content_type,
+        })
     }
 
     /// Logs in (`org` `None`: an instance administrator); the bearer token.

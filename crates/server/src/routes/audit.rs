@@ -45,7 +45,11 @@ pub async fn query(
         require_root(&app, e, &caller, "iam.audit.read")?;
         Ok(e.revision())
     })?;
-    let bad = |field: &str| ApiError::new("invalid-field", messages::bad_value(field, lang));
+    // Query parameters that do not parse are malformed requests, like wrong types: 400.
+    let bad = |field: &str| {
+        ApiError::new("invalid-field", messages::bad_value(field, lang))
+            .with_status(axum::http::StatusCode::BAD_REQUEST)
+    };
     let since_ms = params
         .since
         .as_deref()

@@ -55,13 +55,30 @@ fn question_context(
     if is_self(engine, caller, &req.principal) {
         return Ok(caller.actor.ctx.clone());
     }
-    if !allowed(app, engine, caller, "iam.access.read", &req.target) {
+    may_ask_about(app, engine, caller, &req.target)?;
+    context(req.context.as_ref(), caller.lang)
+}
+
+/// Refuses a question about someone else's access to `target` unless the caller holds
+/// `iam.access.read` there (403). A target that is unknown, or another organisation's, is 422
+/// first: a typo must surface as such, not as a refusal (DESIGN §4).
+fn may_ask_about(
+    app: &App,
+    engine: &OrgEngine,
+    caller: &Caller,
+    target: &str,
+) -> Result<(), ApiError> {
+    let Some(scope) = engine.find_target(target) else {
+        let e = canopy_core::error::QueryError::UnknownTarget(target.to_string());
+        return Err(ApiError::query(&e, caller.lang));
+    };
+    if !allowed(app, engine, caller, "iam.access.read", scope.as_str()) {
         return Err(ApiError::new(
             "forbidden",
             messages::forbidden("iam.access.read", caller.lang),
         ));
     }
-    context(req.context.as_ref(), caller.lang)
+    Ok(())
 }
 
 /// The core's answer as the API's type (they serialise alike; the mirror documents it).
@@ -316,13 +333,8 @@ pub async fn effective(
         engine
             .find_principal(&principal, None)
             .ok_or_else(|| not_found(&principal, lang))?;
-        if !is_self(engine, &caller, &principal)
-            && !allowed(&app, engine, &caller, "iam.access.read", &params.target)
-        {
-            return Err(ApiError::new(
-                "forbidden",
-                messages::forbidden("iam.access.read", lang),
-            ));
+        if !is_self(engine, &caller, &principal) {
+            may_ask_about(&app, engine, &caller, &params.target)?;
         }
         let answer = engine
             .effective(&principal, &params.target, app.clock.now())

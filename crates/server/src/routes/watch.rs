@@ -62,7 +62,9 @@ pub async fn watch(
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| {
+                    // A header that does not parse is a malformed request: 400, as `If-Match`.
                     ApiError::new("invalid-field", messages::bad_value("Last-Event-ID", lang))
+                        .with_status(axum::http::StatusCode::BAD_REQUEST)
                 })
         })
         .transpose()?;

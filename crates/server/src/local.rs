@@ -1,0 +1,96 @@
+//! A server in this process, on a free loopback port, over a new SQLite store in a directory:
+//! what integration tests drive over HTTP without starting a `canopy` process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use canopy_store::{AuditKey, Location, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{Config, ServerError, add_instance_admin, serve};
+
+/// A running in-process server. Stops when dropped (or with [`LocalServer::stop`]).
+#[derive(Debug)]
+pub struct LocalServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl LocalServer {
+    /// Creates a store in `data` (which must hold none yet) with the instance administrator
+    /// `admin`, as `canopy init` does, and serves it on `127.0.0.1:0`. Returns once it listens.
+    pub async fn start(
+        data: &Path,
+        admin: &str,
+        password: &str,
+    ) -> Result<LocalServer, ServerError> {
+        let location = Location::Data(data.to_path_buf());
+        let audit_key = AuditKey::read_or_create(&data.join("audit.key"))?;
+        let store = Store::open(&location).await?;
+        store.migrate().await?;
+        add_instance_admin(&store, audit_key.clone(), admin, password).await?;
+        store.close().await;
+        let config = Config {
+            location,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            audit_key,
+            session_lifetime: Duration::from_secs(3600),
+            min_revision_wait: Duration::from_secs(1),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, listening) = oneshot::channel::<SocketAddr>();
+        let task = tokio::spawn(serve(
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| {
+                let _ = ready.send(addr);
+            },
+        ));
+        match listening.await {
+            Ok(addr) => Ok(LocalServer {
+                addr,
+                data: data.to_path_buf(),
+                stop: Some(stop),
+                task: Some(task),
+            }),
+            // The server ended before it listened: its error says why.
+            Err(_) => Err(match task.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => ServerError::Io("the server stopped before it listened".into()),
+                Err(e) => ServerError::Io(e.to_string()),
+            }),
+        }
+    }
+
+    /// The base URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits until the server has ended.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| ServerError::Io(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
