@@ -321,6 +321,7 @@ pub(crate) async fn serve_router(
         clock: Arc::new(SystemClock),
         session_lifetime: Duration::from_secs(3600),
         min_revision_wait: Duration::from_secs(5),
+        sessions: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

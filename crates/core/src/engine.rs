@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 pub use access::{
     AccessEntry, EffectiveEntry, Keyed, Listing, Page, PageRequest, TargetInfo, WhoEntry,
 };
-pub use decide::{Decision, Holding};
+pub use decide::{Asker, Decision, Holding};
 pub use diff::{AccessDiff, DiffEntry};
 pub use explain::{Blocker, Evidence, Explanation, Fix, NotApplied};
 pub use guard::{Actor, ActorKind};

@@ -68,8 +68,8 @@ impl FromRequestParts<App> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(unauthenticated)?;
         let session = app
-            .store
-            .session(token.trim(), app.clock.now())
+            .sessions
+            .get(&app.store, token.trim(), app.clock.now())
             .await
             .map_err(|e| ApiError::store(&e, lang))?
             .ok_or_else(unauthenticated)?;

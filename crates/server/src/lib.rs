@@ -253,6 +253,7 @@ pub async fn serve(
         clock,
         session_lifetime: config.session_lifetime,
         min_revision_wait: config.min_revision_wait,
+        sessions: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -64,6 +64,14 @@ struct Verdict {
     valid_until: i64,
 }
 
+/// Someone who asks questions about access, resolved once for many questions (see
+/// [`OrgEngine::check_asked`]).
+pub struct Asker<'a> {
+    subject: Ix,
+    access_read: Ix,
+    ctx: &'a RequestContext,
+}
+
 /// The nodes whose scopes cover a target (§3.5 step 2): its home path and each link's path.
 pub(crate) struct Cover<'a> {
     pub target: Tx,
@@ -84,13 +92,57 @@ impl OrgEngine {
         let p = self.subject_arg(principal)?;
         let a = self.action_arg(action)?;
         let t = self.target_arg(target)?;
+        Ok(self.decision(p, a, t, ctx, now))
+    }
+
+    fn decision(&self, p: Ix, a: Ix, t: Tx, ctx: &RequestContext, now: Timestamp) -> Decision {
         let (allowed, valid_until) = self.decide(p, a, t, ctx, now.millis());
-        Ok(Decision {
+        Decision {
             allowed,
             revision: self.revision,
             evaluated_at: now,
             valid_until: (valid_until != i64::MAX).then(|| Timestamp::from_millis(valid_until)),
+        }
+    }
+
+    /// The user or service account `subject` (an ID or reference) as someone asking questions,
+    /// from its own context `ctx`; `None` if it is not a live subject of this organisation.
+    pub fn asker<'a>(&self, subject: &str, ctx: &'a RequestContext) -> Option<Asker<'a>> {
+        Some(Asker {
+            subject: self.subject_arg(subject).ok()?,
+            access_read: self.ix.action("iam.access.read")?,
+            ctx,
         })
+    }
+
+    /// `check`, asked by `asker` (DESIGN §3.2): about itself it is decided in the asker's own
+    /// context; about anyone else in `ctx`, and only where the asker holds `iam.access.read` on
+    /// the target — `Ok(None)` where it does not. An unknown target is an error before the
+    /// asker's permission is looked at, so that a typo surfaces as one.
+    pub fn check_asked(
+        &self,
+        asker: &Asker<'_>,
+        principal: &str,
+        action: &str,
+        target: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Option<Decision>, QueryError> {
+        let t = self.target_arg(target)?;
+        let p = self.subject_arg(principal);
+        let ctx = match p {
+            Ok(p) if p == asker.subject => asker.ctx,
+            _ => {
+                let (may_ask, _) =
+                    self.decide(asker.subject, asker.access_read, t, asker.ctx, now.millis());
+                if !may_ask {
+                    return Ok(None);
+                }
+                ctx
+            }
+        };
+        let (p, a) = (p?, self.action_arg(action)?);
+        Ok(Some(self.decision(p, a, t, ctx, now)))
     }
 
     /// Many checks at one revision; each answers for itself.

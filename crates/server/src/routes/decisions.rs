@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, Query, State};
 use canopy_api as api;
-use canopy_core::engine::{Listing, OrgEngine};
+use canopy_core::engine::{Asker, Decision, Listing, OrgEngine};
 use canopy_core::messages::Lang;
 use canopy_core::model::RequestContext;
+use canopy_core::time::Timestamp;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -101,19 +102,41 @@ pub async fn check(
 ) -> Result<axum::Json<api::Decision>, ApiError> {
     let lang = caller.lang;
     let org = org_of(&app, &caller, &org)?;
+    let now = app.clock.now();
     with_engine(&app, &org, lang, |engine| {
-        let ctx = question_context(&app, engine, &caller, &req)?;
-        let decision = engine
-            .check(
-                &req.principal,
-                &req.action,
-                &req.target,
-                &ctx,
-                app.clock.now(),
-            )
-            .map_err(|e| ApiError::query(&e, lang))?;
-        Ok(axum::Json(mirror(&decision)?))
+        let asker = asker(engine, &caller);
+        let d = asked(engine, asker.as_ref(), &caller, &req, now)?;
+        Ok(axum::Json(api::Decision {
+            allowed: d.allowed,
+            revision: d.revision,
+            evaluated_at: d.evaluated_at.to_string(),
+            valid_until: d.valid_until.map(|t| t.to_string()),
+        }))
     })
+}
+
+/// The caller as someone asking questions (`None`: it cannot ask any, e.g. deleted meanwhile).
+fn asker<'a>(engine: &OrgEngine, caller: &'a Caller) -> Option<Asker<'a>> {
+    engine.asker(caller.subject.as_ref()?.as_str(), &caller.actor.ctx)
+}
+
+/// One check asked by the caller: about itself in its own context, about others where it holds
+/// `iam.access.read` on the target (403 otherwise) in the context the request gives.
+fn asked(
+    engine: &OrgEngine,
+    asker: Option<&Asker<'_>>,
+    caller: &Caller,
+    req: &api::CheckRequest,
+    now: Timestamp,
+) -> Result<Decision, ApiError> {
+    let lang = caller.lang;
+    let forbidden = || ApiError::new("forbidden", messages::forbidden("iam.access.read", lang));
+    let asker = asker.ok_or_else(forbidden)?;
+    let ctx = context(req.context.as_ref(), lang)?;
+    engine
+        .check_asked(asker, &req.principal, &req.action, &req.target, &ctx, now)
+        .map_err(|e| ApiError::query(&e, lang))?
+        .ok_or_else(forbidden)
 }
 
 /// Many checks at one revision; each answers `{allowed}` or `{error: problem}`.
@@ -138,25 +161,19 @@ pub async fn check_batch(
     let org = org_of(&app, &caller, &org)?;
     let now = app.clock.now();
     with_engine(&app, &org, lang, |engine| {
+        let asker = asker(engine, &caller);
         let results = req
             .checks
             .iter()
-            .map(|c| {
-                let answer = question_context(&app, engine, &caller, c).and_then(|ctx| {
-                    engine
-                        .check(&c.principal, &c.action, &c.target, &ctx, now)
-                        .map_err(|e| ApiError::query(&e, lang))
-                });
-                match answer {
-                    Ok(d) => api::BatchCheckResult {
-                        allowed: Some(d.allowed),
-                        error: None,
-                    },
-                    Err(e) => api::BatchCheckResult {
-                        allowed: None,
-                        error: Some(e.problem()),
-                    },
-                }
+            .map(|c| match asked(engine, asker.as_ref(), &caller, c, now) {
+                Ok(d) => api::BatchCheckResult {
+                    allowed: Some(d.allowed),
+                    error: None,
+                },
+                Err(e) => api::BatchCheckResult {
+                    allowed: None,
+                    error: Some(e.problem()),
+                },
             })
             .collect();
         Ok(axum::Json(api::BatchCheckResponse {
