@@ -143,6 +143,16 @@ pub struct Fix {
     pub alternatives: Vec<String>,
 }
 
+/// Why a request is denied when no deny binding or guardrail says so.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenialReason {
+    /// The subject is disabled: it is denied everything.
+    Disabled,
+    /// No binding grants this.
+    NoBinding,
+}
+
 /// The answer to explain (§3.5).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Explanation {
@@ -160,9 +170,9 @@ pub struct Explanation {
     pub blocked_by: Vec<Blocker>,
     /// Bindings that would matter but do not apply now (expired, conditions not met).
     pub not_applied: Vec<Evidence>,
-    /// Why it is denied when nothing above says so (`disabled`, `no_binding`).
+    /// Why it is denied when nothing above says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<DenialReason>,
     /// For a denial: the smallest changes that would allow it.
     pub fixes: Vec<Fix>,
 }
