@@ -143,6 +143,16 @@ pub struct Fix {
     pub alternatives: Vec<String>,
 }
 
+/// Why a request is denied when no deny binding or guardrail says so.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenialReason {
+    /// The subject is disabled: it is denied everything.
+    Disabled,
+    /// No binding grants this.
+    NoBinding,
+}
+
 /// The answer to explain (§3.5).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Explanation {
@@ -160,9 +170,9 @@ pub struct Explanation {
     pub blocked_by: Vec<Blocker>,
     /// Bindings that would matter but do not apply now (expired, conditions not met).
     pub not_applied: Vec<Evidence>,
-    /// Why it is denied when nothing above says so (`disabled`, `no_binding`).
+    /// Why it is denied when nothing above says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<DenialReason>,
     /// For a denial: the smallest changes that would allow it.
     pub fixes: Vec<Fix>,
 }
@@ -292,6 +302,64 @@ pub struct DryRun {
     pub diff: Diff,
     /// The revision it was computed against.
     pub revision: u64,
+}
+
+/// The 200 answer of a mutation that honours `?dry_run=true`: the usual answer (`T`), or with
+/// `dry_run=true` the [`DryRun`]. Documented as `anyOf` rather than `oneOf`: a dry run also
+/// has the shape of a bare `{revision}` ([`crate::Deleted`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OrDryRun<T> {
+    /// `?dry_run=true`: nothing was changed (tried first: it is the more specific shape).
+    DryRun(DryRun),
+    /// The change was made.
+    Done(T),
+}
+
+// utoipa composes generic schemas through `ComposeSchema` (what its derive implements; the
+// blanket `PartialSchema` follows from it): `generics[0]` is the schema of `T` as used.
+impl<T: ToSchema> utoipa::__dev::ComposeSchema for OrDryRun<T> {
+    fn compose(
+        generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::AnyOfBuilder;
+        let done = generics
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Ref::from_schema_name(T::name()).into());
+        AnyOfBuilder::new()
+            .item(done)
+            .item(Ref::from_schema_name(DryRun::name()))
+            .description(Some(
+                "The answer, or with `?dry_run=true` the dry run (nothing changed)",
+            ))
+            .into()
+    }
+}
+
+impl<T: ToSchema> ToSchema for OrDryRun<T> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("OrDryRun")
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            T::name().into_owned(),
+            <T as utoipa::PartialSchema>::schema(),
+        ));
+        T::schemas(schemas);
+        schemas.push((
+            DryRun::name().into_owned(),
+            <DryRun as utoipa::PartialSchema>::schema(),
+        ));
+        DryRun::schemas(schemas);
+    }
 }
 
 /// One command of a plan or apply, as the request it stands for.

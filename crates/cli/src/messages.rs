@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use canopy_api::DenialReason;
 use canopy_core::messages::Lang;
 use canopy_store::verify::Report;
 
@@ -259,20 +260,14 @@ pub fn valid_until(until: &str, lang: Lang) -> String {
     }
 }
 
-pub fn reason(reason: &str, lang: Lang) -> String {
-    // The API documents `no_binding` and `disabled`; the server sends these phrases.
-    let reason = match reason {
-        "no binding grants this" => "no_binding",
-        "subject disabled" => "disabled",
-        other => other,
-    };
+pub fn reason(reason: DenialReason, lang: Lang) -> String {
     match (lang, reason) {
-        (Lang::En, "no_binding") => "no binding grants this".to_string(),
-        (Lang::En, "disabled") => "the principal is disabled".to_string(),
-        (Lang::En, other) => format!("reason: {other}"),
-        (Lang::Ja, "no_binding") => "これを許可するバインディングはありません".to_string(),
-        (Lang::Ja, "disabled") => "プリンシパルが無効です".to_string(),
-        (Lang::Ja, other) => format!("理由: {other}"),
+        (Lang::En, DenialReason::NoBinding) => "no binding grants this".to_string(),
+        (Lang::En, DenialReason::Disabled) => "the principal is disabled".to_string(),
+        (Lang::Ja, DenialReason::NoBinding) => {
+            "これを許可するバインディングはありません".to_string()
+        }
+        (Lang::Ja, DenialReason::Disabled) => "プリンシパルが無効です".to_string(),
     }
 }
 

@@ -518,7 +518,7 @@ fn a_disabled_subject_is_denied_everything_and_explain_says_so() {
             o.clock.now(),
         )
         .unwrap();
-    assert_eq!(x.reason, Some("subject disabled"));
+    assert_eq!(x.reason, Some("disabled"));
     assert!(matches!(
         x.fixes.first(),
         Some(canopy_core::engine::Fix::Enable { .. })

@@ -1,10 +1,11 @@
 //! JSON request bodies whose rejections are problems: 400 for malformed JSON, wrong types and
-//! unknown fields; 413 over the size limit.
+//! unknown fields; 413 over the size limit. Every body is a JSON object: serde would also take a
+//! struct from an array of its fields in order (`[null, null]`), which the API does not.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 use crate::auth::Language;
 use crate::messages;
@@ -22,10 +23,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             <Language as axum::extract::FromRequestParts<S>>::from_request_parts(&mut parts, state)
                 .await;
         let req = Request::from_parts(parts, body);
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
+        match axum::Json::<Object<T>>::from_request(req, state).await {
+            Ok(axum::Json(Object(v))) => Ok(Json(v)),
             Err(rejection) => Err(rejected(&rejection, lang)),
         }
+    }
+}
+
+/// `T`, from a JSON object only.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OnlyMap<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OnlyMap<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(OnlyMap(std::marker::PhantomData))
+            .map(Object)
     }
 }
 

@@ -109,6 +109,7 @@ const PUBLIC: &[&str] = &["healthz", "readyz", "openapi_json", "login"];
 pub fn document() -> Value {
     let (_, generated) = routes().split_for_parts();
     let mut doc = serde_json::to_value(&generated).unwrap_or(Value::Null);
+    unsigned_formats(&mut doc);
     doc["components"]["securitySchemes"]["bearer"] = json!({
         "type": "http",
         "scheme": "bearer",
@@ -145,6 +146,24 @@ pub fn document() -> Value {
         }
     }
     doc
+}
+
+/// Unsigned integers are described as such (utoipa's `non_strict_integers`), so that a client
+/// or a fuzzer does not take `u64` for `int64` and its bound for ours; utoipa spells their
+/// formats `u-int64`, the usual spelling is `uint64`.
+fn unsigned_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(f)) = map.get_mut("format")
+                && let Some(bits) = f.strip_prefix("u-int")
+            {
+                *f = format!("uint{bits}");
+            }
+            map.values_mut().for_each(unsigned_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_formats),
+        _ => {}
+    }
 }
 
 /// The process is alive.

@@ -129,6 +129,9 @@ fn cases(f: &Fixture) -> Vec<Case> {
         case("a number for a name", "POST", "nodes", Body::Json(json!({"kind": "folder", "name": 5, "parent": "acme"})), WRONG_TYPE),
         case("a string for a boolean", "PATCH", "users/spare", Body::Json(json!({"enabled": "yes"})), WRONG_TYPE),
         case("an object for a list", "POST", "check/batch", Body::Json(json!({"checks": {}})), WRONG_TYPE),
+        // serde would read a struct from an array of its fields; schemathesis sent this one.
+        case("an array for the body", "PATCH", "/v1/orgs/acme?dry_run=true", Body::Json(json!([null, null])), WRONG_TYPE),
+        case("an array for a body with required fields", "POST", "nodes", Body::Json(json!(["folder", "x", "acme"])), WRONG_TYPE),
         case("a missing field", "POST", "nodes", Body::Json(json!({"kind": "folder", "name": "x"})), WRONG_TYPE),
         case("an unknown membership mode", "PUT", "groups/ops-team/members/user:viewer", Body::Json(json!({"mode": "sometimes"})), WRONG_TYPE),
         case("a negative limit", "PATCH", "/v1/orgs/acme", Body::Json(json!({"limits": {"max_depth": -1, "max_nodes": 10}})), WRONG_TYPE),

@@ -156,7 +156,7 @@ pub async fn explain(ctx: &Ctx, args: CheckArgs) -> Result<ExitCode, Error> {
 
 fn print_explanation(e: &Explanation, lang: Lang) {
     out!("{}", messages::decision(e.allowed, e.revision, lang));
-    if let Some(reason) = &e.reason {
+    if let Some(reason) = e.reason {
         out!("{}", messages::reason(reason, lang));
     }
     let evidence = [

@@ -117,7 +117,8 @@ pub struct Explanation {
     pub blocked_by: Vec<Blocker>,
     /// Bindings that would count but are expired or whose conditions the context does not meet.
     pub not_applied: Vec<NotApplied>,
-    /// Why it is denied when nothing above says: `no binding grants this`, `subject disabled`.
+    /// Why it is denied when nothing above says, as a stable machine value: `disabled` (the
+    /// subject is disabled), `no_binding` (no binding grants this).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     /// For a denial: the smallest changes that would allow it.
@@ -181,9 +182,9 @@ impl OrgEngine {
         let blocked_by = self.blockers(t, a);
         let enabled = self.is_enabled_subject(p);
         let reason = if !enabled {
-            Some("subject disabled")
+            Some("disabled")
         } else if allowed_by.is_empty() && !allowed {
-            Some("no binding grants this")
+            Some("no_binding")
         } else {
             None
         };

@@ -164,7 +164,7 @@ pub async fn get(
     operation_id = "delete_binding",
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("binding" = String, Path, description = "Binding ID"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

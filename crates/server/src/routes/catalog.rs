@@ -40,7 +40,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/v1/orgs/{org}/catalog", tag = "catalog", operation_id = "put_catalog",
     params(("org" = String, Path, description = "Organisation ID or name"), api::MutationParams),
     request_body = api::CatalogBody,
-    responses((status = 200, description = "The new catalog, or the dry run", body = api::CatalogBody)))]
+    responses((status = 200, description = "The new catalog, or the dry run", body = api::OrDryRun<api::CatalogBody>)))]
 pub async fn put(
     State(app): State<App>,
     caller: Caller,

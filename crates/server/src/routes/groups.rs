@@ -100,7 +100,7 @@ pub async fn get(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("group" = String, Path, description = "Group ID, `group:NAME` or name"),
            api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -188,7 +188,7 @@ pub async fn members(
            ("principal" = String, Path, description = "Principal ID or `user:`/`sa:`/`group:` reference"),
            api::MutationParams),
     request_body = api::PutMemberRequest,
-    responses((status = 200, description = "The entry, or the dry run", body = api::MemberView)))]
+    responses((status = 200, description = "The entry, or the dry run", body = api::OrDryRun<api::MemberView>)))]
 pub async fn put_member(
     State(app): State<App>,
     caller: Caller,
@@ -236,7 +236,7 @@ pub struct RemoveMemberParams {
            ("group" = String, Path, description = "Group ID, `group:NAME` or name"),
            ("principal" = String, Path, description = "Principal ID or reference"),
            RemoveMemberParams),
-    responses((status = 200, description = "Removed, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Removed, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn remove_member(
     State(app): State<App>,
     caller: Caller,

@@ -123,7 +123,7 @@ pub async fn get(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("guardrail" = String, Path, description = "Guardrail ID or name"), api::MutationParams),
     request_body = api::PutStatementsRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::GuardrailView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::GuardrailView>)))]
 pub async fn put(
     State(app): State<App>,
     caller: Caller,
@@ -151,7 +151,7 @@ pub async fn put(
     operation_id = "delete_guardrail",
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("guardrail" = String, Path, description = "Guardrail ID or name"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

@@ -93,7 +93,7 @@ pub async fn get(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("node" = String, Path, description = "Node ID or path"), api::MutationParams),
     request_body = api::UpdateNodeRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::NodeView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::NodeView>)))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -121,7 +121,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1/orgs/{org}/nodes/{node}", tag = "tree", operation_id = "delete_node",
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("node" = String, Path, description = "Node ID or path"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

@@ -160,7 +160,7 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/orgs/{org}", tag = "organisations", operation_id = "update_org",
     params(("org" = String, Path, description = "Organisation ID or name"), api::MutationParams),
     request_body = api::UpdateOrgRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::OrgView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::OrgView>)))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -185,7 +185,7 @@ pub async fn update(
 /// Delete an organisation and everything in it (instance administrators only).
 #[utoipa::path(delete, path = "/v1/orgs/{org}", tag = "organisations", operation_id = "delete_org",
     params(("org" = String, Path, description = "Organisation ID or name"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

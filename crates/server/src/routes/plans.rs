@@ -98,7 +98,7 @@ pub async fn plan(
 #[utoipa::path(post, path = "/v1/orgs/{org}/apply", tag = "configuration", operation_id = "apply",
     params(("org" = String, Path, description = "Organisation ID or name"), api::MutationParams),
     request_body = api::ApplyRequest,
-    responses((status = 200, description = "Applied, or the dry run", body = api::ApplyResponse)))]
+    responses((status = 200, description = "Applied, or the dry run", body = api::OrDryRun<api::ApplyResponse>)))]
 pub async fn apply(
     State(app): State<App>,
     caller: Caller,

@@ -96,7 +96,7 @@ pub async fn get(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("resource" = String, Path, description = "Resource ID or path"), api::MutationParams),
     request_body = api::UpdateResourceRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::ResourceView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::ResourceView>)))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -119,7 +119,7 @@ pub async fn update(
     operation_id = "delete_resource",
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("resource" = String, Path, description = "Resource ID or path"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -142,7 +142,7 @@ pub async fn delete(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("resource" = String, Path, description = "Resource ID or path"), api::MutationParams),
     request_body = api::LinkRequest,
-    responses((status = 200, description = "Linked, or the dry run", body = api::ResourceView)))]
+    responses((status = 200, description = "Linked, or the dry run", body = api::OrDryRun<api::ResourceView>)))]
 pub async fn link(
     State(app): State<App>,
     caller: Caller,
@@ -164,7 +164,7 @@ pub async fn link(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("resource" = String, Path, description = "Resource ID or path"),
            ("project" = String, Path, description = "Project ID or path"), api::MutationParams),
-    responses((status = 200, description = "Unlinked, or the dry run", body = api::ResourceView)))]
+    responses((status = 200, description = "Unlinked, or the dry run", body = api::OrDryRun<api::ResourceView>)))]
 pub async fn unlink(
     State(app): State<App>,
     caller: Caller,

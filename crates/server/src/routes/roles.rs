@@ -110,7 +110,7 @@ pub async fn get(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("role" = String, Path, description = "Role ID or name"), api::MutationParams),
     request_body = api::PutStatementsRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::RoleView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::RoleView>)))]
 pub async fn put(
     State(app): State<App>,
     caller: Caller,
@@ -137,7 +137,7 @@ pub async fn put(
 #[utoipa::path(delete, path = "/v1/orgs/{org}/roles/{role}", tag = "roles", operation_id = "delete_role",
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("role" = String, Path, description = "Role ID or name"), api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

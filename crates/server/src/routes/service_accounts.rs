@@ -109,7 +109,7 @@ pub async fn get(
            ("sa" = String, Path, description = "Service account ID, `sa:NAME` or name"),
            api::MutationParams),
     request_body = api::UpdateServiceAccountRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::ServiceAccountView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::ServiceAccountView>)))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -138,7 +138,7 @@ pub async fn update(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("sa" = String, Path, description = "Service account ID, `sa:NAME` or name"),
            api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

@@ -120,7 +120,7 @@ pub async fn get(
            ("user" = String, Path, description = "User ID, `user:NAME` or username"),
            api::MutationParams),
     request_body = api::UpdateUserRequest,
-    responses((status = 200, description = "Updated, or the dry run", body = api::UserView)))]
+    responses((status = 200, description = "Updated, or the dry run", body = api::OrDryRun<api::UserView>)))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -150,7 +150,7 @@ pub async fn update(
     params(("org" = String, Path, description = "Organisation ID or name"),
            ("user" = String, Path, description = "User ID, `user:NAME` or username"),
            api::MutationParams),
-    responses((status = 200, description = "Deleted, or the dry run", body = api::Deleted)))]
+    responses((status = 200, description = "Deleted, or the dry run", body = api::OrDryRun<api::Deleted>)))]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
