@@ -44,12 +44,12 @@ enum Commands {
     Serve {
         #[command(flatten)]
         store: StoreArgs,
-        /// The address to listen on.
-        #[arg(long, env = "CANOPY_LISTEN", default_value = "127.0.0.1:8750")]
-        listen: SocketAddr,
-        /// How long a login session lasts, in minutes.
-        #[arg(long, env = "CANOPY_SESSION_MINUTES", default_value_t = 720)]
-        session_minutes: u64,
+        /// The address to listen on [default: 127.0.0.1:8750].
+        #[arg(long, env = "CANOPY_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// How long a login session lasts, in minutes [default: 720].
+        #[arg(long, env = "CANOPY_SESSION_MINUTES")]
+        session_minutes: Option<u64>,
         /// Start with a demo installation (an initialised data directory is used as it is).
         #[arg(long)]
         demo: bool,
@@ -107,6 +107,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `serve` listens when nothing says otherwise: loopback only.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
+/// How long a login session lasts when nothing says otherwise, in minutes.
+const DEFAULT_SESSION_MINUTES: u64 = 720;
+
 async fn run(command: Commands) -> Result<ExitCode, Failure> {
     match command {
         Commands::Init {
@@ -114,6 +119,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             admin_user,
             admin_password_file,
         } => {
+            let (store, _) = store.with_config()?;
             let password = match admin_password_file {
                 Some(path) => read_secret(&path)?,
                 None => {
@@ -132,6 +138,14 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             session_minutes,
             demo,
         } => {
+            let (store, file) = store.with_config()?;
+            let listen = match listen.or(file.listen) {
+                Some(a) => a,
+                None => DEFAULT_LISTEN.parse()?,
+            };
+            let session_minutes = session_minutes
+                .or(file.session_minutes)
+                .unwrap_or(DEFAULT_SESSION_MINUTES);
             if demo {
                 demo::setup(&store).await?;
             }
@@ -149,12 +163,14 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Migrate { store } => {
+            let (store, _) = store.with_config()?;
             let s = Store::open(&store.location()).await?;
             let version = s.migrate().await?;
             println!("{}", messages::migrated(version, Lang::En));
             Ok(ExitCode::SUCCESS)
         }
         Commands::Verify { store } => {
+            let (store, _) = store.with_config()?;
             let key = store.audit_key(false)?;
             let s = Store::open(&store.location()).await?;
             s.require_current_schema().await?;

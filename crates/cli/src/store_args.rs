@@ -1,7 +1,9 @@
-//! `--data DIR` or `--database URL`, and the audit key: the same for every command that opens a
-//! store.
+//! `--data DIR` or `--database URL`, the audit key and the configuration file: the same for
+//! every command that opens a store. A setting comes from its flag, else its `CANOPY_*`
+//! variable, else the configuration file (`--config FILE`), else its default.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use canopy_store::{AuditKey, Location, StoreError};
 use clap::Args;
@@ -15,12 +17,69 @@ pub struct StoreArgs {
     /// A PostgreSQL URL (`postgres://…`) instead of a data directory.
     #[arg(long, env = "CANOPY_DATABASE")]
     pub database: Option<String>,
+    /// A file holding the PostgreSQL URL (it carries a password: keep it out of the command
+    /// line and the environment).
+    #[arg(long, env = "CANOPY_DATABASE_FILE", conflicts_with_all = ["data", "database"])]
+    pub database_file: Option<PathBuf>,
     /// The audit key file (default: `audit.key` in the data directory).
     #[arg(long, env = "CANOPY_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<PathBuf>,
+    /// A YAML configuration file (see `docs/configuration.md`).
+    #[arg(long, env = "CANOPY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The configuration file: every key optional, unknown keys refused (a typo must not silently
+/// fall back to a default).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The data directory (SQLite).
+    pub data: Option<PathBuf>,
+    /// A PostgreSQL URL.
+    pub database: Option<String>,
+    /// A file holding the PostgreSQL URL.
+    pub database_file: Option<PathBuf>,
+    /// The audit key file.
+    pub audit_key_file: Option<PathBuf>,
+    /// `serve`: the address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// `serve`: how long a login session lasts, in minutes.
+    pub session_minutes: Option<u64>,
+}
+
+impl ConfigFile {
+    fn read(path: &Path) -> Result<ConfigFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 impl StoreArgs {
+    /// Completes the settings from the configuration file (flags and variables win) and reads
+    /// the database URL file; the file's other settings, for `serve`.
+    pub fn with_config(mut self) -> Result<(StoreArgs, ConfigFile), String> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::read(path)?,
+            None => ConfigFile::default(),
+        };
+        if self.data.is_none() && self.database.is_none() && self.database_file.is_none() {
+            self.data = file.data.clone();
+            self.database = file.database.clone();
+            self.database_file = file.database_file.clone();
+        }
+        self.audit_key_file = self.audit_key_file.or(file.audit_key_file.clone());
+        if let Some(path) = self.database_file.take() {
+            let url =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            self.database = Some(url.trim().to_string());
+        }
+        if self.data.is_some() && self.database.is_some() {
+            return Err("give a data directory or a database, not both".into());
+        }
+        Ok((self, file))
+    }
+
     /// The data directory when none is given.
     fn data_dir(&self) -> PathBuf {
         self.data
