@@ -2,6 +2,7 @@
 //! unknown fields; 413 over the size limit. Every body is a JSON object: serde would also take a
 //! struct from an array of its fields in order (`[null, null]`), which the API does not.
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -23,11 +24,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             <Language as axum::extract::FromRequestParts<S>>::from_request_parts(&mut parts, state)
                 .await;
         let req = Request::from_parts(parts, body);
-        match axum::Json::<Object<T>>::from_request(req, state).await {
+        if !plainly_json(req.headers()) {
+            // Let axum judge (and refuse) any other content type.
+            return match axum::Json::<Object<T>>::from_request(req, state).await {
+                Ok(axum::Json(Object(v))) => Ok(Json(v)),
+                Err(rejection) => Err(rejected(&rejection, lang)),
+            };
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| rejected(&JsonRejection::from(e), lang))?;
+        // Parsing without tracking the path is much cheaper (a batch of checks is mostly
+        // parsing); the tracking parse runs only to say where a refused body went wrong.
+        if let Ok(Object(v)) = serde_json::from_slice::<Object<T>>(&bytes) {
+            return Ok(Json(v));
+        }
+        match axum::Json::<Object<T>>::from_bytes(&bytes) {
             Ok(axum::Json(Object(v))) => Ok(Json(v)),
             Err(rejection) => Err(rejected(&rejection, lang)),
         }
     }
+}
+
+/// Whether the body is declared `application/json` (parameters aside) or `…+json`.
+fn plainly_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
 }
 
 /// `T`, from a JSON object only.

@@ -104,9 +104,46 @@ pub fn router(app: App) -> Router {
     let (api, _) = openapi::routes().split_for_parts();
     api.route("/v1/replica", get(replica))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
-        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(problems))
+        .layer(middleware::from_fn(too_large))
         .with_state(app)
+}
+
+/// The largest request body (DESIGN §4).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// How much of a body declared too large is read and discarded before the refusal, so that the
+/// client, still sending, reads the problem rather than a reset connection. Beyond it the
+/// connection is closed after the answer.
+const MAX_DISCARDED: usize = 64 * 1024 * 1024;
+
+/// A body whose declared length is over [`MAX_BODY`] is read and discarded, then refused with
+/// 413 `payload-too-large` (DESIGN §4). Bodies without a declared length are cut at the limit by
+/// the extractors.
+async fn too_large(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_none_or(|n| n <= MAX_BODY) {
+        return next.run(req).await;
+    }
+    let lang = messages::lang_of(
+        req.headers()
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    // Read chunk by chunk and dropped: nothing of it is kept in memory.
+    let mut stream = req.into_body().into_data_stream();
+    let mut read = 0;
+    while read <= MAX_DISCARDED {
+        match futures::StreamExt::next(&mut stream).await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => break,
+        }
+    }
+    ApiError::new("payload-too-large", messages::too_large(lang)).into_response()
 }
 
 /// Every error leaves as a problem: what axum refuses before a handler runs (a query string or
