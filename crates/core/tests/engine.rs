@@ -477,6 +477,86 @@ fn questions_about_unknown_things_are_errors_not_denials() {
 }
 
 #[test]
+fn a_question_about_someone_else_needs_access_read_on_the_target() {
+    let mut o = org();
+    o.folder("eng", "acme").unwrap();
+    o.folder("ops", "acme").unwrap();
+    o.project("web", "acme/eng").unwrap();
+    o.vm("vm-1", "acme/eng/web").unwrap();
+    o.project("db", "acme/ops").unwrap();
+    o.vm("vm-2", "acme/ops/db").unwrap();
+    o.user("lead");
+    o.user("dev");
+    o.bind("user:lead", "viewer", "acme/eng").unwrap();
+    o.bind("user:dev", "operator", "acme/eng/web").unwrap();
+    let now = o.clock.now();
+    // The asker's own context (MFA) is not the one a question about others is decided in.
+    let lead_ctx = RequestContext {
+        mfa: true,
+        source_ip: None,
+    };
+    let asked_ctx = RequestContext::default();
+    let lead = o.engine.asker("user:lead", &lead_ctx).unwrap();
+    let ask = |principal: &str, action: &str, target: &str| {
+        o.engine
+            .check_asked(&lead, principal, action, target, &asked_ctx, now)
+            .map(|d| d.map(|d| d.allowed))
+            .map_err(|e| e.code())
+    };
+    // Inside the subtree where the lead holds iam.access.read: decided as `check` decides.
+    assert_eq!(
+        ask("user:dev", "vm.power", "acme/eng/web/vm-1"),
+        Ok(Some(true))
+    );
+    assert_eq!(ask("user:dev", "vm.power", "acme/eng"), Ok(Some(false)));
+    // Outside it: refused, whatever the answer would be.
+    assert_eq!(ask("user:dev", "vm.power", "acme/ops/db/vm-2"), Ok(None));
+    assert_eq!(ask("user:admin", "vm.power", "acme/ops/db/vm-2"), Ok(None));
+    // About itself anywhere: no permission needed.
+    assert_eq!(
+        ask("user:lead", "vm.read", "acme/ops/db/vm-2"),
+        Ok(Some(false))
+    );
+    assert_eq!(
+        ask("user:lead", "vm.read", "acme/eng/web/vm-1"),
+        Ok(Some(true))
+    );
+    // An unknown target is an error before the permission; unknown names after it.
+    assert_eq!(
+        ask("user:dev", "vm.power", "acme/nowhere"),
+        Err("unknown-reference")
+    );
+    assert_eq!(ask("user:nobody", "vm.power", "acme/ops"), Ok(None));
+    assert_eq!(
+        ask("user:nobody", "vm.power", "acme/eng"),
+        Err("unknown-reference")
+    );
+    assert_eq!(
+        ask("user:dev", "vm.fly", "acme/eng"),
+        Err("unknown-reference")
+    );
+    // Every answer equals the plain check's where the asker may ask.
+    for (who, action, target) in [
+        ("user:dev", "vm.power", "acme/eng/web/vm-1"),
+        ("user:dev", "vm.read", "acme/eng/web"),
+        ("user:admin", "vm.power", "acme/eng/web/vm-1"),
+    ] {
+        assert_eq!(
+            ask(who, action, target),
+            Ok(Some(o.allowed(who, action, target))),
+            "{who} {action} {target}"
+        );
+    }
+    // Groups ask nothing; unknown subjects neither.
+    o.run(Command::CreateGroup {
+        name: n("ops-team"),
+    })
+    .unwrap();
+    assert!(o.engine.asker("group:ops-team", &asked_ctx).is_none());
+    assert!(o.engine.asker("user:ghost", &asked_ctx).is_none());
+}
+
+#[test]
 fn groups_are_not_subjects_of_a_decision() {
     let mut o = org();
     o.run(Command::CreateGroup { name: n("ops") }).unwrap();
