@@ -335,6 +335,13 @@ impl Ctx {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// Deletes what `path` names (with `?cascade=true` and `?dry_run=true` when asked).
+    async fn delete(&self, path: &str, args: &DeleteArgs) -> Result<ExitCode, Error> {
+        let mut query = Query::new();
+        query.flag("cascade", args.cascade);
+        self.change("DELETE", path, query, args.dry_run, None).await
+    }
+
     /// Fetches a listing (every page, unless `paging` asks for one) and prints its items with
     /// `columns` (`(header, JSON pointer)`).
     async fn list(

@@ -128,12 +128,7 @@ pub async fn role(ctx: &Ctx, command: RoleCommand) -> Result<ExitCode, Error> {
             )
             .await
         }
-        RoleCommand::Delete { role, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&role)?, q, delete.dry_run, None)
-                .await
-        }
+        RoleCommand::Delete { role, delete } => ctx.delete(&at(&role)?, &delete).await,
     }
 }
 
@@ -236,12 +231,7 @@ pub async fn binding(ctx: &Ctx, command: BindingCommand) -> Result<ExitCode, Err
                 .await
         }
         BindingCommand::Get { binding } => ctx.show(&at(&binding)?).await,
-        BindingCommand::Delete { binding, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&binding)?, q, delete.dry_run, None)
-                .await
-        }
+        BindingCommand::Delete { binding, delete } => ctx.delete(&at(&binding)?, &delete).await,
     }
 }
 
@@ -334,10 +324,7 @@ pub async fn guardrail(ctx: &Ctx, command: GuardrailCommand) -> Result<ExitCode,
             .await
         }
         GuardrailCommand::Delete { guardrail, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&guardrail)?, q, delete.dry_run, None)
-                .await
+            ctx.delete(&at(&guardrail)?, &delete).await
         }
     }
 }

@@ -154,12 +154,7 @@ pub async fn user(ctx: &Ctx, command: UserCommand) -> Result<ExitCode, Error> {
             )
             .await
         }
-        UserCommand::Delete { user, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&user)?, q, delete.dry_run, None)
-                .await
-        }
+        UserCommand::Delete { user, delete } => ctx.delete(&at(&user)?, &delete).await,
     }
 }
 
@@ -238,12 +233,7 @@ pub async fn sa(ctx: &Ctx, command: SaCommand) -> Result<ExitCode, Error> {
             )
             .await
         }
-        SaCommand::Delete { sa, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&sa)?, q, delete.dry_run, None)
-                .await
-        }
+        SaCommand::Delete { sa, delete } => ctx.delete(&at(&sa)?, &delete).await,
     }
 }
 
@@ -340,12 +330,7 @@ pub async fn group(ctx: &Ctx, command: GroupCommand) -> Result<ExitCode, Error> 
                 .await
         }
         GroupCommand::Get { group } => ctx.show(&at(&group, "")?).await,
-        GroupCommand::Delete { group, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&group, "")?, q, delete.dry_run, None)
-                .await
-        }
+        GroupCommand::Delete { group, delete } => ctx.delete(&at(&group, "")?, &delete).await,
         GroupCommand::Members {
             group,
             effective,

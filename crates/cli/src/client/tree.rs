@@ -139,12 +139,7 @@ pub async fn org(ctx: &Ctx, command: OrgCommand) -> Result<ExitCode, Error> {
             ctx.change("PATCH", &path, Query::new(), change.dry_run, Some(&body))
                 .await
         }
-        OrgCommand::Delete { name, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
-            ctx.change("DELETE", &at(&name), q, delete.dry_run, None)
-                .await
-        }
+        OrgCommand::Delete { name, delete } => ctx.delete(&at(&name), &delete).await,
     }
 }
 
@@ -303,10 +298,8 @@ pub async fn node(ctx: &Ctx, command: NodeCommand) -> Result<ExitCode, Error> {
                 .await
         }
         NodeCommand::Delete { node, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
             let url = node_url(ctx, &node, "")?;
-            ctx.change("DELETE", &url, q, delete.dry_run, None).await
+            ctx.delete(&url, &delete).await
         }
         NodeCommand::Children { node, paging } => {
             let columns = [
@@ -446,10 +439,8 @@ pub async fn resource(ctx: &Ctx, command: ResourceCommand) -> Result<ExitCode, E
                 .await
         }
         ResourceCommand::Delete { resource, delete } => {
-            let mut q = Query::new();
-            q.flag("cascade", delete.cascade);
             let url = resource_url(ctx, &resource, "")?;
-            ctx.change("DELETE", &url, q, delete.dry_run, None).await
+            ctx.delete(&url, &delete).await
         }
         ResourceCommand::Link {
             resource,
