@@ -183,9 +183,19 @@ run() {
 
 PASSED=0
 FAILED=0
-# pass NAME TOKEN [OPTIONS…]: a pass, counted.
+# pass NAME TOKEN [OPTIONS…]: a pass, counted. A pass that failed only because schemathesis
+# itself broke (a "Runtime Error" inside hypothesis, with no check failing: seen once, on GET
+# /v1/orgs, "AST constructor recursion depth mismatch") runs once more; a check that fails fails.
 pass() {
-  if run "$@"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi
+  local log="$WORK/pass-$1.log"
+  if run "$@" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    PASSED=$((PASSED + 1))
+  elif grep -q "Runtime Error" "$log" && ! grep -q " FAILURES " "$log" && run "$@"; then
+    echo "== $1: schemathesis broke internally on the first try; the second passed"
+    PASSED=$((PASSED + 1))
+  else
+    FAILED=$((FAILED + 1))
+  fi
 }
 # Every operation as acme's administrator, in two passes: first everything but the deletes, so
 # that the objects above are there for the others, then the deletes. Left out: `watch`, a
