@@ -19,6 +19,7 @@ fn binary() -> PathBuf {
 const EXPECTED_SKIPS: &[&str] = &[
     "expiry-and-conditions.yaml: step 11 (after the expiry the contractor's binding no longer applies) and after",
     "lockout.yaml: step 18 (enrolling a second factor makes required MFA possible)",
+    "lockout.yaml: step 19 (and the last remaining admin stays protected (asking from an MFA-verified session, as the policy now requires))",
 ];
 
 async fn play_all(server: &ServerProcess) {

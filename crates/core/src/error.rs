@@ -118,10 +118,27 @@ pub enum CommandError {
     Forbidden { action: String, scope: String },
     /// The change would give someone more than the caller holds (§3.7).
     Escalation { action: String, scope: String },
+    /// The organisation's authentication policy (§5) refuses this admin-class action to the
+    /// caller's session: no second factor, or an address outside the allowed networks.
+    PolicyRefused {
+        action: String,
+        reason: PolicyRefusal,
+    },
     /// A rule of §3 is broken.
     Rule(Rule),
     /// `If-Match` named a revision older than the object's.
     StaleRevision { expected: u64, actual: u64 },
+}
+
+/// Which rule of the authentication policy refused an admin-class action.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PolicyRefusal {
+    /// The session was not verified with a second factor.
+    MfaRequired,
+    /// The session's second factor was not a passkey.
+    PasskeyRequired,
+    /// The request comes from outside `admin_source_cidrs`.
+    SourceNotAllowed,
 }
 
 /// Why a question (check, explain, listings) could not be answered.
@@ -175,7 +192,7 @@ impl CommandError {
             InUse { .. } => "in-use",
             GroupCycle { .. } => "group-cycle",
             Lockout { .. } => "lockout",
-            Forbidden { .. } => "forbidden",
+            Forbidden { .. } | PolicyRefused { .. } => "forbidden",
             Escalation { .. } => "escalation",
             StaleRevision { .. } => "stale-revision",
             Rule(rule) => match rule {

@@ -1,6 +1,6 @@
 //! Every message of this crate that reaches a person, in English and Japanese, in one place.
 
-use crate::error::{CommandError, LimitKind, ObjectKind, QueryError, Rule};
+use crate::error::{CommandError, LimitKind, ObjectKind, PolicyRefusal, QueryError, Rule};
 use crate::name::NameProblem;
 
 /// A language a message can be given in.
@@ -221,6 +221,7 @@ pub fn command_error(e: &CommandError, lang: Lang) -> String {
         ),
         Forbidden { action, scope } if en => format!("you may not `{action}` on `{scope}`"),
         Forbidden { action, scope } => format!("`{scope}` に対する `{action}` の権限がありません"),
+        PolicyRefused { action, reason } => policy_refusal(action, *reason, lang),
         Escalation { action, scope } if en => {
             format!("this would grant `{action}` on `{scope}`, which you do not hold yourself")
         }
@@ -233,6 +234,29 @@ pub fn command_error(e: &CommandError, lang: Lang) -> String {
         ),
         StaleRevision { expected, actual } => format!(
             "オブジェクトはリビジョン {actual} で更新されています（指定されたリビジョンは {expected}）。再取得してください"
+        ),
+    }
+}
+
+fn policy_refusal(action: &str, reason: PolicyRefusal, lang: Lang) -> String {
+    match (reason, lang) {
+        (PolicyRefusal::MfaRequired, Lang::En) => format!(
+            "the organisation requires a second factor for `{action}`: log in again with TOTP or a passkey (enrol one first if you have none)"
+        ),
+        (PolicyRefusal::MfaRequired, Lang::Ja) => format!(
+            "組織のポリシーにより `{action}` には多要素認証が必要です。TOTP またはパスキーで再ログインしてください（未登録の場合は先に登録してください）"
+        ),
+        (PolicyRefusal::PasskeyRequired, Lang::En) => format!(
+            "the organisation requires a passkey for `{action}`: log in again with a passkey"
+        ),
+        (PolicyRefusal::PasskeyRequired, Lang::Ja) => {
+            format!("組織のポリシーにより `{action}` にはパスキーでのログインが必要です")
+        }
+        (PolicyRefusal::SourceNotAllowed, Lang::En) => format!(
+            "the organisation allows `{action}` only from its administrative networks; this request comes from elsewhere (reads still work)"
+        ),
+        (PolicyRefusal::SourceNotAllowed, Lang::Ja) => format!(
+            "組織のポリシーにより `{action}` は許可された管理用ネットワークからのみ実行できます（参照は可能です）"
         ),
     }
 }

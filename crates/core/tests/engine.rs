@@ -723,3 +723,122 @@ fn updating_a_role_takes_away_what_it_no_longer_grants() {
     );
     assert!(o.allowed("user:alice", "vm.power", "acme"));
 }
+
+#[test]
+fn the_policy_rules_the_admin_class_actions_of_the_callers_own_requests() {
+    use canopy_core::error::{CommandError, PolicyRefusal};
+    use canopy_core::model::{CredentialKind, Policy};
+    let mut o = org();
+    let admin_id = o_admin_id(&o);
+    let admin = |ip: &str, mfa: bool, passkey: bool| Actor {
+        passkey,
+        ..Actor::subject(
+            admin_id.clone(),
+            RequestContext {
+                mfa,
+                source_ip: Some(ip.parse().unwrap()),
+            },
+        )
+    };
+    let create = |name: &str| Command::CreateNode {
+        kind: NodeKind::Folder,
+        name: n(name),
+        parent: t("acme"),
+    };
+    let refusal =
+        |o: &mut Org, actor: &Actor, c: &Command| match o.engine.execute(actor, c, &o.clock) {
+            Ok(_) => None,
+            Err(CommandError::PolicyRefused { reason, .. }) => Some(reason),
+            Err(e) => panic!("unexpected {e:?}"),
+        };
+    for kind in [CredentialKind::Totp, CredentialKind::Passkey] {
+        o.run(Command::SetCredential {
+            user: p("user:admin"),
+            kind,
+        })
+        .unwrap();
+    }
+    let policy = |cidrs: &[&str], mfa: bool, passkeys_only: bool| Command::UpdateOrg {
+        limits: None,
+        policy: Some(Policy {
+            mfa_required: mfa,
+            passkeys_only,
+            admin_source_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+        }),
+    };
+
+    o.run(policy(&["10.0.0.0/8"], false, false)).unwrap();
+    let inside = admin("10.1.2.3", false, false);
+    let outside = admin("192.0.2.1", false, false);
+    assert_eq!(refusal(&mut o, &inside, &create("a")), None);
+    assert_eq!(
+        refusal(&mut o, &outside, &create("b")),
+        Some(PolicyRefusal::SourceNotAllowed)
+    );
+    // Decisions about anyone, the admin included, follow the bindings only.
+    assert!(o.allowed("user:admin", "iam.node.create", "acme"));
+
+    o.engine
+        .execute(&inside, &policy(&[], true, false), &o.clock)
+        .unwrap();
+    let without_mfa = admin("192.0.2.1", false, false);
+    let with_totp = admin("192.0.2.1", true, false);
+    assert_eq!(
+        refusal(&mut o, &without_mfa, &create("c")),
+        Some(PolicyRefusal::MfaRequired)
+    );
+    assert_eq!(refusal(&mut o, &with_totp, &create("c")), None);
+
+    o.engine
+        .execute(&with_totp, &policy(&[], true, true), &o.clock)
+        .unwrap();
+    assert_eq!(
+        refusal(&mut o, &with_totp, &create("d")),
+        Some(PolicyRefusal::PasskeyRequired)
+    );
+    let with_passkey = admin("192.0.2.1", true, true);
+    assert_eq!(refusal(&mut o, &with_passkey, &create("d")), None);
+
+    // Someone whom the bindings do not allow learns nothing about the policy.
+    o.engine
+        .execute(
+            &with_passkey,
+            &Command::CreateUser {
+                username: n("bob"),
+                email: None,
+                display_name: None,
+                password: true,
+            },
+            &o.clock,
+        )
+        .unwrap();
+    let bob = o
+        .engine
+        .model()
+        .users
+        .values()
+        .find(|u| u.username.as_str() == "bob")
+        .unwrap()
+        .id
+        .clone();
+    let err = o
+        .engine
+        .execute(
+            &Actor::subject(bob, RequestContext::default()),
+            &create("e"),
+            &o.clock,
+        )
+        .unwrap_err();
+    assert!(matches!(err, CommandError::Forbidden { .. }));
+}
+
+fn o_admin_id(o: &Org) -> canopy_core::ids::PrincipalId {
+    o.engine
+        .model()
+        .users
+        .values()
+        .find(|u| u.username.as_str() == "admin")
+        .unwrap()
+        .id
+        .clone()
+}

@@ -5,8 +5,8 @@
 use super::OrgEngine;
 use super::actionset::ActionSet;
 use super::index::{Ix, ROOT, Tx};
-use crate::action::{Effect, Statement};
-use crate::error::{CommandError, Rule};
+use crate::action::{ActionClass, Effect, Statement};
+use crate::error::{CommandError, PolicyRefusal, Rule};
 use crate::ids::PrincipalId;
 use crate::model::{ManualMode, PrincipalKind, RequestContext};
 use crate::roles::admin_role_id;
@@ -20,6 +20,8 @@ pub struct Actor {
     pub ctx: RequestContext,
     /// For a narrowed API token: the statements it is narrowed to (§5). `None`: not narrowed.
     pub narrowing: Option<Vec<Statement>>,
+    /// The session's second factor was a passkey (for a policy with `passkeys_only`).
+    pub passkey: bool,
 }
 
 /// The kinds of caller.
@@ -38,6 +40,7 @@ impl Actor {
             kind: ActorKind::Subject(id),
             ctx,
             narrowing: None,
+            passkey: false,
         }
     }
     /// An instance administrator.
@@ -46,6 +49,7 @@ impl Actor {
             kind: ActorKind::InstanceAdmin(name.into()),
             ctx: RequestContext::default(),
             narrowing: None,
+            passkey: false,
         }
     }
 }
@@ -99,11 +103,14 @@ impl<'e> Authz<'e> {
             .unwrap_or(u32::MAX)
     }
 
-    /// Whether the caller may do `action` on `t` (guardrails included).
+    /// Whether the caller may do `action` on `t` (guardrails and the authentication policy
+    /// included).
     pub fn may(&self, action: &str, t: Tx) -> bool {
         let a = self.action(action);
         self.subject.is_some_and(|p| {
-            self.narrowing_permits(a) && self.engine.decide(p, a, t, &self.actor.ctx, self.now).0
+            self.narrowing_permits(a)
+                && self.engine.decide(p, a, t, &self.actor.ctx, self.now).0
+                && self.engine.policy_refusal(self.actor, a).is_none()
         })
     }
 
@@ -116,7 +123,16 @@ impl<'e> Authz<'e> {
         if self.may(action, t) {
             return Ok(Permit(()));
         }
+        let a = self.action(action);
         let (action, scope) = self.describe(action, t);
+        // Say why only to someone the bindings would allow: the policy is no secret to them.
+        if let Some(p) = self.subject
+            && self.narrowing_permits(a)
+            && self.engine.decide(p, a, t, &self.actor.ctx, self.now).0
+            && let Some(reason) = self.engine.policy_refusal(self.actor, a)
+        {
+            return Err(CommandError::PolicyRefused { action, reason });
+        }
         Err(CommandError::Forbidden { action, scope })
     }
 
@@ -193,6 +209,28 @@ impl<'e> Authz<'e> {
 }
 
 impl OrgEngine {
+    /// Whether the organisation's authentication policy (§5) refuses `actor` the action `a`:
+    /// only `admin`-class actions are ruled, and only for the caller's own requests to Canopy —
+    /// decisions asked about others (`check`) follow the bindings' conditions instead.
+    pub(crate) fn policy_refusal(&self, actor: &Actor, a: Ix) -> Option<PolicyRefusal> {
+        let class = self.ix.actions.get(a as usize)?.class;
+        if class != ActionClass::Admin {
+            return None;
+        }
+        let policy = &self.model.org.policy;
+        if policy.mfa_required && !actor.ctx.mfa {
+            return Some(PolicyRefusal::MfaRequired);
+        }
+        if policy.mfa_required && policy.passkeys_only && !actor.passkey {
+            return Some(PolicyRefusal::PasskeyRequired);
+        }
+        let from_allowed = |ip| policy.admin_source_cidrs.iter().any(|n| n.contains(&ip));
+        if !policy.admin_source_cidrs.is_empty() && !actor.ctx.source_ip.is_some_and(from_allowed) {
+            return Some(PolicyRefusal::SourceNotAllowed);
+        }
+        None
+    }
+
     /// The actions a role grants: matched by an allow statement and by no deny statement.
     pub(crate) fn role_grants(&self, r: Ix) -> ActionSet {
         let role = &self.ix.roles[r as usize];
