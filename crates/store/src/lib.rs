@@ -32,7 +32,7 @@ pub use dialect::Dialect;
 pub use digest::state_digest;
 pub use error::StoreError;
 pub use log::{AuditDraft, WriteTx};
-pub use sessions::{Session, token_hash};
+pub use sessions::{SecondFactor, Session, token_hash};
 pub use verify::Report;
 pub use writer::{
     Committed, Expectation, SecretOp, SecretOwner, Shared, Submission, SubmitError, Writer,

@@ -175,10 +175,18 @@ pub enum SubmitError {
 
 type Reply = oneshot::Sender<Result<Committed, SubmitError>>;
 
+/// What the writer task is asked to do.
+enum Job {
+    /// Validate and commit a change.
+    Submit(Submission, Reply),
+    /// Append an audit event that is not a change (a login, a refused request).
+    Record(AuditDraft, oneshot::Sender<Result<(), SubmitError>>),
+}
+
 /// The handle to the writer task.
 #[derive(Clone, Debug)]
 pub struct Writer {
-    queue: mpsc::Sender<(Submission, Reply)>,
+    queue: mpsc::Sender<Job>,
     counters: Arc<Counters>,
 }
 
@@ -233,7 +241,19 @@ impl Writer {
     pub async fn submit(&self, submission: Submission) -> Result<Committed, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send((submission, reply))
+            .send(Job::Submit(submission, reply))
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Appends an audit event that is not a change (an authentication event, a request of a
+    /// privileged user) and waits until it is durable. It shares the changes' transactions, so
+    /// each chain keeps one writer.
+    pub async fn record(&self, draft: AuditDraft) -> Result<(), SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Record(draft, reply))
             .await
             .map_err(|_| SubmitError::Stopped)?;
         answer.await.map_err(|_| SubmitError::Stopped)?
@@ -255,7 +275,7 @@ enum Planned {
 }
 
 impl Task {
-    async fn run(self, mut rx: mpsc::Receiver<(Submission, Reply)>, follow_url: Option<String>) {
+    async fn run(self, mut rx: mpsc::Receiver<Job>, follow_url: Option<String>) {
         let listen_url = follow_url.filter(|_| self.store.dialect() == Dialect::Postgres);
         let mut listener = match &listen_url {
             Some(url) => listen(url).await,
@@ -317,15 +337,33 @@ impl Task {
         }
     }
 
-    async fn commit_batch(&self, batch: Vec<(Submission, Reply)>) {
-        let (submissions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.write(&submissions).await {
+    async fn commit_batch(&self, batch: Vec<Job>) {
+        let mut submissions = Vec::new();
+        let mut replies = Vec::new();
+        let mut records = Vec::new();
+        let mut recorded = Vec::new();
+        for job in batch {
+            match job {
+                Job::Submit(s, reply) => {
+                    submissions.push(s);
+                    replies.push(reply);
+                }
+                Job::Record(draft, reply) => {
+                    records.push(draft);
+                    recorded.push(reply);
+                }
+            }
+        }
+        match self.write(&submissions, records).await {
             Ok(planned) => {
                 for (p, reply) in planned.into_iter().zip(replies) {
                     let _ = reply.send(match p {
                         Planned::Accepted(change, _) => Ok(Committed { change }),
                         Planned::Rejected(i, e) => Err(SubmitError::Rejected(i, e)),
                     });
+                }
+                for reply in recorded {
+                    let _ = reply.send(Ok(()));
                 }
             }
             Err(e) => {
@@ -334,12 +372,20 @@ impl Task {
                 for reply in replies {
                     let _ = reply.send(Err(SubmitError::Store(StoreError::corrupt(&message))));
                 }
+                for reply in recorded {
+                    let _ = reply.send(Err(SubmitError::Store(StoreError::corrupt(&message))));
+                }
             }
         }
     }
 
-    /// One transaction for a batch: catch up, plan, take back, write, commit, apply.
-    async fn write(&self, submissions: &[Submission]) -> Result<Vec<Planned>, StoreError> {
+    /// One transaction for a batch: catch up, plan, take back, write, commit, apply. The
+    /// `records` are appended to their chains after the batch's changes.
+    async fn write(
+        &self,
+        submissions: &[Submission],
+        records: Vec<AuditDraft>,
+    ) -> Result<Vec<Planned>, StoreError> {
         let mut tx = self.store.begin_write().await?;
         let missed = tx.changes_after(self.shared.revision()).await?;
         self.shared.apply(&missed)?;
@@ -361,6 +407,7 @@ impl Task {
         for (s, p) in submissions.iter().zip(&planned) {
             let chain = chain_of(&s.request);
             let actor = actor_label(&s.actor);
+            let source = s.actor.ctx.source_ip.map(|ip| ip.to_string());
             match p {
                 Planned::Accepted(change, secrets) => {
                     tx.append(change).await?;
@@ -380,7 +427,10 @@ impl Task {
                             action: change.command.clone(),
                             outcome: Outcome::Ok,
                             revision: Some(change.revision),
-                            detail: serde_json::Value::Null,
+                            detail: source.map_or(
+                                serde_json::Value::Null,
+                                |ip| serde_json::json!({ "source": ip }),
+                            ),
                         },
                     )
                     .await?;
@@ -400,12 +450,16 @@ impl Task {
                                 "problem": e.code(),
                                 "command": position,
                                 "detail": e.to_string(),
+                                "source": source,
                             }),
                         },
                     )
                     .await?;
                 }
             }
+        }
+        for draft in records {
+            tx.audit(&self.key, draft).await?;
         }
         tx.commit().await?;
 
