@@ -319,7 +319,7 @@ pub(crate) async fn serve_router(
         shared: shared.clone(),
         writer: writer.clone(),
         clock: Arc::new(SystemClock),
-        session_lifetime: Duration::from_secs(3600),
+        auth: Default::default(),
         min_revision_wait: Duration::from_secs(5),
         sessions: Default::default(),
     };
@@ -351,11 +351,15 @@ pub(crate) async fn create_session(
         .create_session(
             &token,
             &Session {
+                id: format!("ses_bench{}", hex::encode(rand::random::<[u8; 8]>())),
                 org: Some(org.to_string()),
                 principal: principal.to_string(),
                 username: username.into(),
+                second_factor: None,
+                source: String::new(),
                 created: now,
                 expires: now.plus_millis(3_600_000),
+                last_seen: now,
             },
         )
         .await

@@ -50,8 +50,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8750";
 pub enum Command {
     /// Log in and store the token for later commands.
     Login(session::LoginArgs),
-    /// Forget the stored login.
-    Logout,
+    /// End the session at the server and forget the stored login.
+    Logout(Conn),
     /// Ask whether the server process is alive (`/healthz`).
     Health(Conn),
     /// Ask whether the server reaches its store, and at which revision (`/readyz`).
@@ -202,7 +202,7 @@ pub async fn run(command: Command) -> ExitCode {
 async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
     match command {
         Command::Login(args) => session::login(args, lang).await,
-        Command::Logout => session::logout(lang),
+        Command::Logout(conn) => session::logout(conn, lang).await,
         Command::Health(conn) => health(&Ctx::new(&conn, lang)?, "/healthz").await,
         Command::Ready(conn) => health(&Ctx::new(&conn, lang)?, "/readyz").await,
         Command::Spec(conn) => {

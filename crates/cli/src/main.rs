@@ -50,6 +50,17 @@ enum Commands {
         /// How long a login session lasts, in minutes [default: 720].
         #[arg(long, env = "CANOPY_SESSION_MINUTES")]
         session_minutes: Option<u64>,
+        /// After how many minutes without use a session ends [default: 60].
+        #[arg(long, env = "CANOPY_SESSION_IDLE_MINUTES")]
+        session_idle_minutes: Option<u64>,
+        /// A network of load balancers or reverse proxies whose `X-Forwarded-For` is believed
+        /// (repeatable; comma-separated in the variable) [default: none].
+        #[arg(
+            long = "trusted-proxy",
+            env = "CANOPY_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<ipnet::IpNet>,
         /// Start with a demo installation (an initialised data directory is used as it is).
         #[arg(long)]
         demo: bool,
@@ -111,6 +122,8 @@ fn main() -> ExitCode {
 const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
 /// How long a login session lasts when nothing says otherwise, in minutes.
 const DEFAULT_SESSION_MINUTES: u64 = 720;
+/// After how many minutes without use a session ends when nothing says otherwise.
+const DEFAULT_SESSION_IDLE_MINUTES: u64 = 60;
 
 async fn run(command: Commands) -> Result<ExitCode, Failure> {
     match command {
@@ -136,6 +149,8 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             store,
             listen,
             session_minutes,
+            session_idle_minutes,
+            trusted_proxies,
             demo,
         } => {
             let (store, file) = store.with_config()?;
@@ -146,6 +161,13 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             let session_minutes = session_minutes
                 .or(file.session_minutes)
                 .unwrap_or(DEFAULT_SESSION_MINUTES);
+            let session_idle_minutes = session_idle_minutes
+                .or(file.session_idle_minutes)
+                .unwrap_or(DEFAULT_SESSION_IDLE_MINUTES);
+            let trusted_proxies = match trusted_proxies.is_empty() {
+                true => file.trusted_proxies.clone().unwrap_or_default(),
+                false => trusted_proxies,
+            };
             if demo {
                 demo::setup(&store).await?;
             }
@@ -153,7 +175,11 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 location: store.location(),
                 listen,
                 audit_key: store.audit_key(false)?,
-                session_lifetime: Duration::from_secs(session_minutes * 60),
+                auth: canopy_server::state::AuthSettings {
+                    session_lifetime: Duration::from_secs(session_minutes * 60),
+                    session_idle: Duration::from_secs(session_idle_minutes * 60),
+                    trusted_proxies,
+                },
                 min_revision_wait: Duration::from_secs(5),
             };
             canopy_server::serve(config, shutdown_signal(), |addr| {

@@ -177,6 +177,18 @@ pub fn logged_out(path: &Path, lang: Lang) -> String {
     }
 }
 
+/// `canopy logout` could not tell the server; the stored login is gone all the same.
+pub fn session_not_ended(error: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "the stored login is forgotten, but the server did not end the session (the token may still work until it expires): {error}"
+        ),
+        Lang::Ja => format!(
+            "保存されたログイン情報は削除しましたが、サーバー側のセッションは終了していません（トークンは期限まで有効な可能性があります）: {error}"
+        ),
+    }
+}
+
 pub fn not_stored(path: &Path, lang: Lang) -> String {
     match lang {
         Lang::En => format!("no stored login ({} does not exist)", path.display()),

@@ -46,6 +46,10 @@ pub struct ConfigFile {
     pub listen: Option<SocketAddr>,
     /// `serve`: how long a login session lasts, in minutes.
     pub session_minutes: Option<u64>,
+    /// `serve`: after how many minutes without use a session ends.
+    pub session_idle_minutes: Option<u64>,
+    /// `serve`: the load balancers and reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
 }
 
 impl ConfigFile {

@@ -533,9 +533,16 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     assert!(!cli.ok(&["tree"]).contains("eng"));
     cli.ok(&["org", "delete", "beta", "--cascade", "--token", &root_token]);
 
-    // Logging out forgets the token.
+    // Logging out ends the session at the server and forgets the token.
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.join("credentials.json")).unwrap())
+            .unwrap();
+    let token = stored["token"].as_str().unwrap().to_string();
     assert!(cli.ok(&["logout"]).contains("logged out"));
     assert!(!config.join("credentials.json").exists());
+    let ended = cli.run(&["tree", "--server", &url, "--org", "acme", "--token", &token]);
+    assert_eq!(ended.code, 2);
+    assert!(ended.stderr.contains("HTTP 401"), "{}", ended.stderr);
     let out = cli.run(&["user", "list", "--server", &url, "--org", "acme"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("not logged in"));

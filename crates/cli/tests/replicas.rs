@@ -80,8 +80,22 @@ fn revision(v: &Value) -> u64 {
     v["revision"].as_u64().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_share_one_postgres() {
+/// Two replicas on a fresh PostgreSQL database with the organisation `acme` whose admin is
+/// `alice` (password `alice-pw-1`); the directory holding the audit key, the replicas, and a
+/// session of alice's made on the second one.
+struct Replicas {
+    _dir: tempfile::TempDir,
+    a: ServerProcess,
+    b: ServerProcess,
+    /// The store arguments both were started with.
+    store: Vec<String>,
+    /// A session of the instance administrator `root`.
+    root: String,
+    /// A session of alice's.
+    alice: String,
+}
+
+async fn two_replicas() -> Replicas {
     let url = canopy_testkit::postgres::fresh_database().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("audit.key");
@@ -126,6 +140,27 @@ async fn two_replicas_share_one_postgres() {
     let alice = cb
         .login(json!({"org": "acme", "username": "alice", "password": "alice-pw-1"}))
         .await;
+    Replicas {
+        _dir: dir,
+        a,
+        b,
+        store,
+        root,
+        alice,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_postgres() {
+    let Replicas {
+        _dir,
+        a,
+        b,
+        store,
+        root,
+        alice,
+    } = two_replicas().await;
+    let (ca, cb) = (Client::new(&a), Client::new(&b));
 
     // Writes alternate; the other replica, asked with Canopy-Min-Revision, always sees them.
     for i in 0..20 {
@@ -222,4 +257,46 @@ async fn two_replicas_share_one_postgres() {
     let verify = [vec!["verify".to_string()], store].concat();
     let (code, out) = run(&binary(), &verify).unwrap();
     assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_and_logouts_hold_across_replicas() {
+    let Replicas {
+        _dir, a, b, alice, ..
+    } = two_replicas().await;
+    let (ca, cb) = (Client::new(&a), Client::new(&b));
+    let attempt =
+        |password: &str| json!({"org": "acme", "username": "alice", "password": password});
+    let login_status = async |c: &Client, password: &str| {
+        c.http
+            .post(format!("{}/v1/auth/login", c.base))
+            .json(&attempt(password))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+
+    // A session ended on one replica is refused by the other within a second.
+    let (status, _) = cb.get_at(&alice, "/v1/orgs/acme/tree", 0).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = ca.post(&alice, "/v1/auth/logout", Value::Null).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let (status, _) = cb.get_at(&alice, "/v1/orgs/acme/tree", 0).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Failures on both replicas count together: the fifth blocks the account on either.
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &ca } else { &cb };
+        assert_eq!(login_status(c, "wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_status(&cb, "alice-pw-1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_status(&ca, "alice-pw-1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -1,16 +1,20 @@
-//! Who is asking: bearer tokens from `POST /v1/auth/login`, resolved to an actor of the engine.
+//! Who is asking: bearer tokens from `POST /v1/auth/login`, resolved to an actor of the engine
+//! with the context of their session (second factor, client address); logging in and out, with
+//! back-off after failures and an audit event for every attempt.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use canopy_api::{LoginRequest, LoginResponse};
 use canopy_core::engine::Actor;
 use canopy_core::ids::{OrgId, PrincipalId};
 use canopy_core::messages::Lang;
 use canopy_core::model::{RequestContext, canonical_ip};
-use canopy_store::Session;
+use canopy_store::{AuditDraft, Outcome, SecondFactor, Session};
+use ipnet::IpNet;
 
 use crate::credentials::verify_password;
 use crate::messages;
@@ -44,13 +48,76 @@ pub struct Caller {
     pub subject: Option<PrincipalId>,
     /// The language it asked for.
     pub lang: Lang,
+    /// Its session's public ID (`ses_…`).
+    pub session: String,
 }
 
-fn source_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| canonical_ip(c.0.ip()))
+impl Caller {
+    /// How the audit log names the caller (as it names the actor of a change).
+    pub fn audit_label(&self) -> String {
+        match &self.actor.kind {
+            canopy_core::engine::ActorKind::Subject(id) => id.to_string(),
+            canopy_core::engine::ActorKind::InstanceAdmin(name) => format!("instance:{name}"),
+        }
+    }
+}
+
+/// The client's address: the peer's, or — when the peer is a trusted proxy — the nearest address
+/// of `X-Forwarded-For` (read from the right) that is not a trusted proxy. IPv4-mapped IPv6
+/// addresses are taken as IPv4. An entry that does not parse ends the walk at the hop before it.
+pub fn client_ip(peer: Option<IpAddr>, forwarded: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = canonical_ip(peer?);
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    let hops: Vec<&str> = forwarded
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical_ip(ip);
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// The client's address of a request (see [`client_ip`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<App> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(client_ip(
+            peer,
+            &parts.headers,
+            &app.auth.trusted_proxies,
+        )))
+    }
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 impl FromRequestParts<App> for Caller {
@@ -61,21 +128,24 @@ impl FromRequestParts<App> for Caller {
             .await
             .unwrap_or(Language(Lang::En));
         let unauthenticated = || ApiError::new("unauthenticated", messages::unauthenticated(lang));
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthenticated)?;
+        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
         let session = app
             .sessions
-            .get(&app.store, token.trim(), app.clock.now())
+            .get(
+                &app.store,
+                token,
+                app.clock.now(),
+                app.auth.session_idle.as_millis() as i64,
+            )
             .await
             .map_err(|e| ApiError::store(&e, lang))?
             .ok_or_else(unauthenticated)?;
+        let ClientAddr(source_ip) = ClientAddr::from_request_parts(parts, app)
+            .await
+            .unwrap_or(ClientAddr(None));
         let ctx = RequestContext {
-            mfa: false,
-            source_ip: source_ip(parts),
+            mfa: session.second_factor.is_some(),
+            source_ip,
         };
         match session.org {
             None => Ok(Caller {
@@ -83,51 +153,178 @@ impl FromRequestParts<App> for Caller {
                 org: None,
                 subject: None,
                 lang,
+                session: session.id,
             }),
             Some(org) => {
                 let org = OrgId::parse(&org).ok_or_else(unauthenticated)?;
                 let id = PrincipalId::parse(&session.principal).ok_or_else(unauthenticated)?;
                 Ok(Caller {
-                    actor: Actor::subject(id.clone(), ctx),
+                    actor: Actor {
+                        passkey: session.second_factor == Some(SecondFactor::Passkey),
+                        ..Actor::subject(id.clone(), ctx)
+                    },
                     org: Some(org),
                     subject: Some(id),
                     lang,
+                    session: session.id,
                 })
             }
         }
     }
 }
 
+/// The longest password taken, in bytes: longer is refused before it is hashed.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Back-off after failed logins: the failures (within an hour of each other) tolerated per
+/// account and per source address, and the longest wait.
+const ACCOUNT_FREE_FAILURES: i64 = 5;
+const ADDRESS_FREE_FAILURES: i64 = 20;
+const FORGET_FAILURES_MS: i64 = 3_600_000;
+const LONGEST_BLOCK_MS: i64 = 15 * 60_000;
+
+/// How long logins wait after `failures` failures of which `free` are tolerated: one second
+/// after the first one beyond, doubling each time, at most [`LONGEST_BLOCK_MS`].
+fn back_off(failures: i64, free: i64) -> i64 {
+    if failures < free {
+        return 0;
+    }
+    let doublings = (failures - free).min(20) as u32;
+    (1000_i64 << doublings).min(LONGEST_BLOCK_MS)
+}
+
+/// Appends an authentication event to the audit chain of `org` (or the instance's). A failure
+/// to record it is logged: it must not tell the client anything.
+async fn audit(
+    app: &App,
+    org: Option<&OrgId>,
+    actor: String,
+    action: &str,
+    outcome: Outcome,
+    detail: serde_json::Value,
+) {
+    let draft = AuditDraft {
+        chain: org.map_or_else(|| "instance".to_string(), |o| o.to_string()),
+        time: app.clock.now(),
+        actor,
+        request_id: crate::routes::request_id(),
+        action: action.into(),
+        outcome,
+        revision: None,
+        detail,
+    };
+    if let Err(e) = app.writer.record(draft).await {
+        tracing::error!(error = %e, action, "cannot record an authentication event");
+    }
+}
+
 /// A bearer token for a user of an organisation, or for an instance administrator (`org`
-/// omitted). Every failure answers the same 401.
+/// omitted). Every failure answers the same 401; after repeated failures for the account or
+/// from the address, 429 with `Retry-After` (before the password is even looked at).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginRequest,
     responses((status = 200, description = "A bearer token", body = LoginResponse)))]
 pub async fn login(
     State(app): State<App>,
     Language(lang): Language,
+    ClientAddr(source): ClientAddr,
     crate::body::Json(req): crate::body::Json<LoginRequest>,
 ) -> Result<axum::Json<LoginResponse>, ApiError> {
     let bad = || ApiError::new("unauthenticated", messages::bad_login(lang));
-    // Who, as the engines know them: (organisation, principal ID), if it exists and is enabled.
-    let who: Option<(Option<OrgId>, PrincipalId)> = {
+    let now = app.clock.now();
+    // Who, as the engines know them: the organisation (if it exists), and the principal if it
+    // exists and is enabled.
+    let (org, who): (Option<OrgId>, Option<PrincipalId>) = {
         let inst = app.shared.read();
         match &req.org {
-            None => inst
-                .admin_named(&req.username)
-                .filter(|a| a.enabled)
-                .map(|a| (None, a.id.clone())),
-            Some(org) => inst.find_org(org).and_then(|e| {
-                let m = e.model();
-                m.users
-                    .values()
-                    .find(|u| u.username.as_str() == req.username && u.enabled)
-                    .map(|u| (Some(m.org.id.clone()), u.id.clone()))
-            }),
+            None => (
+                None,
+                inst.admin_named(&req.username)
+                    .filter(|a| a.enabled)
+                    .map(|a| a.id.clone()),
+            ),
+            Some(name) => match inst.find_org(name) {
+                None => (None, None),
+                Some(e) => {
+                    let m = e.model();
+                    let user = m
+                        .users
+                        .values()
+                        .find(|u| u.username.as_str() == req.username && u.enabled)
+                        .map(|u| u.id.clone());
+                    (Some(m.org.id.clone()), user)
+                }
+            },
         }
     };
+    let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
+    let account_key = format!("user:{}/{}", req.org.as_deref().unwrap_or(""), req.username);
+    let address_key = format!("ip:{source_text}");
+    let attempt = serde_json::json!({
+        "org": req.org,
+        "username": req.username,
+        "source": source,
+    });
+    let refused = |reason: &str| {
+        let mut detail = attempt.clone();
+        detail["reason"] = reason.into();
+        detail
+    };
+
+    let keys = [account_key.as_str(), address_key.as_str()];
+    if let Some(until) = app
+        .store
+        .login_blocked_until(&keys, now)
+        .await
+        .map_err(|e| ApiError::store(&e, lang))?
+    {
+        audit(
+            &app,
+            org.as_ref(),
+            "anonymous".into(),
+            "login",
+            Outcome::Rejected,
+            refused("rate_limited"),
+        )
+        .await;
+        let wait_s = (until.millis() - now.millis() + 999) / 1000;
+        let mut e = ApiError::new("rate-limited", messages::login_rate_limited(wait_s, lang));
+        e.retry_after = Some(wait_s.max(1) as u64);
+        return Err(e);
+    }
+
+    // A failure counts against the account and the address, and is audited with its reason.
+    let failed = async |reason: &str| -> Result<(), ApiError> {
+        for (key, free) in [
+            (&account_key, ACCOUNT_FREE_FAILURES),
+            (&address_key, ADDRESS_FREE_FAILURES),
+        ] {
+            app.store
+                .record_login_failure(key, now, FORGET_FAILURES_MS, |n| back_off(n, free))
+                .await
+                .map_err(|e| ApiError::store(&e, lang))?;
+        }
+        audit(
+            &app,
+            org.as_ref(),
+            "anonymous".into(),
+            "login",
+            Outcome::Rejected,
+            refused(reason),
+        )
+        .await;
+        Ok(())
+    };
+    // Refused before any lookup, so the answer says nothing about the account.
+    if req.password.len() > MAX_PASSWORD_BYTES {
+        failed("oversized_password").await?;
+        return Err(ApiError::new(
+            "invalid-field",
+            messages::password_too_long(MAX_PASSWORD_BYTES, lang),
+        ));
+    }
     let hash = match &who {
-        Some((_, id)) => app
+        Some(id) => app
             .store
             .secret(id.as_str(), "password")
             .await
@@ -135,27 +332,161 @@ pub async fn login(
         None => None,
     };
     if !verify_password(req.password, hash).await {
+        failed("bad_credentials").await?;
         return Err(bad());
     }
-    let (org, id) = who.ok_or_else(bad)?;
-    let token = format!("cnp_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let now = app.clock.now();
-    let expires = now.plus_millis(app.session_lifetime.as_millis() as i64);
+    let id = who.ok_or_else(bad)?;
     app.store
-        .create_session(
-            &token,
-            &Session {
-                org: org.map(|o| o.to_string()),
-                principal: id.to_string(),
-                username: req.username,
-                created: now,
-                expires,
-            },
-        )
+        .clear_login_failures(&account_key)
         .await
         .map_err(|e| ApiError::store(&e, lang))?;
+    let token = format!("cnp_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let session = Session {
+        id: format!("ses_{}", hex::encode(rand::random::<[u8; 10]>())),
+        org: org.as_ref().map(|o| o.to_string()),
+        principal: id.to_string(),
+        username: req.username,
+        second_factor: None,
+        source: source_text,
+        created: now,
+        expires: now.plus_millis(app.auth.session_lifetime.as_millis() as i64),
+        last_seen: now,
+    };
+    app.store
+        .create_session(&token, &session)
+        .await
+        .map_err(|e| ApiError::store(&e, lang))?;
+    let actor = match &org {
+        Some(_) => id.to_string(),
+        None => format!("instance:{}", session.username),
+    };
+    audit(
+        &app,
+        org.as_ref(),
+        actor,
+        "login",
+        Outcome::Ok,
+        serde_json::json!({
+            "session": session.id,
+            "source": source,
+            "second_factor": session.second_factor.map(SecondFactor::as_str),
+        }),
+    )
+    .await;
     Ok(axum::Json(LoginResponse {
         token,
-        expires_at: expires.to_string(),
+        expires_at: session.expires.to_string(),
     }))
+}
+
+/// Ends the caller's session: its token is refused at once here, and by every other replica
+/// within [`crate::state::SessionCache::FRESH_MS`]. A dry run changes no one's access and ends
+/// nothing.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
+    params(canopy_api::MutationParams),
+    responses((status = 204, description = "The session is ended"),
+              (status = 200, description = "The dry run", body = canopy_api::DryRun)))]
+pub async fn logout(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<canopy_api::MutationParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if params.dry_run {
+        return Ok(axum::Json(canopy_api::DryRun {
+            dry_run: true,
+            diff: canopy_api::Diff {
+                gained: vec![],
+                lost: vec![],
+            },
+            revision: app.shared.revision(),
+        })
+        .into_response());
+    }
+    let token = bearer(&headers).unwrap_or_default();
+    app.store
+        .end_session(token)
+        .await
+        .map_err(|e| ApiError::store(&e, caller.lang))?;
+    app.sessions.forget(token);
+    audit(
+        &app,
+        caller.org.as_ref(),
+        caller.audit_label(),
+        "logout",
+        Outcome::Ok,
+        serde_json::json!({
+            "session": caller.session,
+            "source": caller.actor.ctx.source_ip,
+        }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                "x-forwarded-for",
+                v.parse().unwrap_or_else(|_| unreachable!()),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())];
+        // An untrusted peer: its own address, whatever it claims.
+        assert_eq!(
+            client_ip(ip("192.0.2.7"), &xff(&["203.0.113.9"]), &trusted),
+            ip("192.0.2.7")
+        );
+        // A trusted proxy: the nearest untrusted hop, read from the right.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.1"),
+                &xff(&["198.51.100.1, 203.0.113.9", "10.0.0.2"]),
+                &trusted
+            ),
+            ip("203.0.113.9")
+        );
+        // IPv4-mapped IPv6 addresses are IPv4, for the peer and for the hops.
+        assert_eq!(
+            client_ip(
+                ip("::ffff:10.0.0.1"),
+                &xff(&["::ffff:203.0.113.9"]),
+                &trusted
+            ),
+            ip("203.0.113.9")
+        );
+        // Garbage ends the walk at the last good hop; no header: the proxy itself.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &xff(&["nonsense"]), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &xff(&[]), &trusted),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn back_off_doubles_from_one_second_to_a_ceiling() {
+        assert_eq!(back_off(4, 5), 0);
+        assert_eq!(back_off(5, 5), 1000);
+        assert_eq!(back_off(6, 5), 2000);
+        assert_eq!(back_off(9, 5), 16_000);
+        assert_eq!(back_off(60, 5), LONGEST_BLOCK_MS);
+    }
 }

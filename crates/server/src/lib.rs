@@ -40,8 +40,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The key of the audit chains.
     pub audit_key: AuditKey,
-    /// How long a login session lasts.
-    pub session_lifetime: Duration,
+    /// Sessions, client addresses and failed logins.
+    pub auth: state::AuthSettings,
     /// How long a read waits for `Canopy-Min-Revision`.
     pub min_revision_wait: Duration,
 }
@@ -288,7 +288,7 @@ pub async fn serve(
         shared: shared.clone(),
         writer,
         clock,
-        session_lifetime: config.session_lifetime,
+        auth: Arc::new(config.auth),
         min_revision_wait: config.min_revision_wait,
         sessions: Default::default(),
     };

@@ -30,6 +30,17 @@ impl LocalServer {
         admin: &str,
         password: &str,
     ) -> Result<LocalServer, ServerError> {
+        Self::start_with(data, admin, password, Default::default()).await
+    }
+
+    /// As [`LocalServer::start`], with these authentication settings (trusted proxies,
+    /// session lifetimes).
+    pub async fn start_with(
+        data: &Path,
+        admin: &str,
+        password: &str,
+        auth: crate::state::AuthSettings,
+    ) -> Result<LocalServer, ServerError> {
         let location = Location::Data(data.to_path_buf());
         let audit_key = AuditKey::read_or_create(&data.join("audit.key"))?;
         let store = Store::open(&location).await?;
@@ -40,7 +51,7 @@ impl LocalServer {
             location,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             audit_key,
-            session_lifetime: Duration::from_secs(3600),
+            auth,
             min_revision_wait: Duration::from_secs(1),
         };
         let (stop, stopped) = oneshot::channel::<()>();

@@ -59,6 +59,26 @@ pub fn bad_login(lang: Lang) -> String {
     }
 }
 
+/// A password longer than the server takes.
+pub fn password_too_long(max: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`password` is longer than {max} bytes"),
+        Lang::Ja => format!("`password` が {max} バイトを超えています"),
+    }
+}
+
+/// Logins refused for a while after repeated failures.
+pub fn login_rate_limited(wait_s: i64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "too many failed logins for this account or from this address; try again in {wait_s} s"
+        ),
+        Lang::Ja => format!(
+            "このアカウントまたはこのアドレスからのログイン失敗が多すぎます。{wait_s} 秒後に再試行してください"
+        ),
+    }
+}
+
 /// The store cannot take the request now.
 pub fn unavailable(lang: Lang) -> String {
     match lang {

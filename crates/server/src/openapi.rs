@@ -52,6 +52,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
         .routes(routes!(orgs::list, orgs::create))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))
         .routes(routes!(nodes::tree))

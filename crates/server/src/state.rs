@@ -7,6 +7,7 @@ use std::time::Duration;
 use canopy_core::ids::Clock;
 use canopy_core::time::Timestamp;
 use canopy_store::{Session, Shared, Store, StoreError, Writer};
+use ipnet::IpNet;
 use parking_lot::RwLock;
 
 /// The server's state: the store, the engines readers see, the writer.
@@ -20,12 +21,33 @@ pub struct App {
     pub writer: Writer,
     /// Time and randomness.
     pub clock: Arc<dyn Clock + Send + Sync>,
-    /// How long a login session lasts.
-    pub session_lifetime: Duration,
+    /// Sessions, client addresses and failed logins.
+    pub auth: Arc<AuthSettings>,
     /// How long a read waits for `Canopy-Min-Revision`.
     pub min_revision_wait: Duration,
     /// Sessions recently read from the store.
     pub sessions: Arc<SessionCache>,
+}
+
+/// How the server authenticates: sessions, client addresses, failed logins.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// How long a login session lasts at most.
+    pub session_lifetime: Duration,
+    /// A session unused for this long ends.
+    pub session_idle: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_lifetime: Duration::from_secs(8 * 3600),
+            session_idle: Duration::from_secs(3600),
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// Sessions recently read from the store, so that a request does not cost a database round
@@ -44,12 +66,14 @@ impl SessionCache {
     /// The most sessions kept; beyond, the cache starts afresh (a bound, not a policy).
     const MAX_ENTRIES: usize = 100_000;
 
-    /// The live session of `token` at `now`, from the cache while fresh, else from the store.
+    /// The live session of `token` at `now` (unused for less than `idle_ms`), from the cache
+    /// while fresh, else from the store.
     pub async fn get(
         &self,
         store: &Store,
         token: &str,
         now: Timestamp,
+        idle_ms: i64,
     ) -> Result<Option<Session>, StoreError> {
         if let Some((session, read)) = self.entries.read().get(token)
             && (0..Self::FRESH_MS).contains(&(now.millis() - read.millis()))
@@ -57,7 +81,7 @@ impl SessionCache {
         {
             return Ok(Some(session.clone()));
         }
-        let session = store.session(token, now).await?;
+        let session = store.session(token, now, idle_ms).await?;
         let mut entries = self.entries.write();
         match &session {
             Some(s) => {
@@ -71,5 +95,10 @@ impl SessionCache {
             }
         }
         Ok(session)
+    }
+
+    /// Forgets a token at once (its session was ended on this replica).
+    pub fn forget(&self, token: &str) {
+        self.entries.write().remove(token);
     }
 }

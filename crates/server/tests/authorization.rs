@@ -117,6 +117,7 @@ fn rows(f: &Fixture) -> Vec<Row> {
         r("readyz", "", "GET", "/readyz", None, PUBLIC),
         r("openapi_json", "", "GET", "/openapi.json", None, PUBLIC),
         r("login", "", "POST", "/v1/auth/login", j(json!({"org": "acme", "username": "viewer", "password": PASSWORD})), PUBLIC),
+        r("logout", "", "POST", "/v1/auth/logout", None, [401, 200, 200, 200, 200, 200, 200]),
         // Organisations: members see their own (if they may read it), instance admins all.
         r("list_orgs", "", "GET", "/v1/orgs", None, [401, 200, 200, 200, 200, 200, 200]),
         r("create_org", "", "POST", "/v1/orgs", j(json!({"name": "neworg", "admin": {"username": "boss", "password": PASSWORD}})),

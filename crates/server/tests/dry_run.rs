@@ -74,6 +74,7 @@ fn mutations(f: &Fixture) -> Vec<Mutation> {
     let statements = json!([{"effect": "deny", "actions": ["vm.power"]}]);
     let j = |v: Value| Some(v);
     vec![
+        m("logout", "POST", "/v1/auth/logout", None),
         m("create_org", "POST", "/v1/orgs", j(json!({"name": "neworg", "admin": {"username": "boss", "password": PASSWORD}}))),
         m("update_org", "PATCH", "/v1/orgs/acme", j(json!({"limits": {"max_depth": 10, "max_nodes": 5000}}))),
         m("delete_org", "DELETE", "/v1/orgs/acme", None),

@@ -14,6 +14,8 @@ pub struct Answer {
     pub etag: Option<String>,
     /// The `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// The `Retry-After`, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Answer {
@@ -151,6 +153,7 @@ impl Http {
         };
         let etag = header("etag");
         let content_type = header("content-type");
+        let retry_after = header("retry-after");
         if stream && (200..300).contains(&status) {
             // A stream (server-sent events) does not end: its status and headers are the answer.
             return Ok(Answer {
@@ -158,6 +161,7 @@ impl Http {
                 body: Value::Null,
                 etag,
                 content_type,
+                retry_after,
             });
         }
         let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
@@ -167,6 +171,7 @@ impl Http {
             body,
             etag,
             content_type,
+            retry_after,
         })
     }
 

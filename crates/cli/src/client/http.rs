@@ -111,6 +111,26 @@ impl Api {
         ok_or_problem(status, json, self.lang)
     }
 
+    /// Ends the session of the token at the server (`POST /v1/auth/logout`): whether there was
+    /// one to end (none: no token, or the server no longer knows it).
+    pub async fn end_session(&self) -> Result<bool, Error> {
+        if self.token.is_none() {
+            return Ok(false);
+        }
+        let response = self
+            .request("POST", "/v1/auth/logout", &Query::new(), None)
+            .await?;
+        match response.status().as_u16() {
+            204 => Ok(true),
+            401 => Ok(false),
+            status => {
+                let text = response.text().await.unwrap_or_default();
+                let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                Err(failure(status, &json, self.lang))
+            }
+        }
+    }
+
     /// Sends a request and hands back the response itself once its status is a success (for
     /// streams).
     pub async fn open(&self, path: &str, query: &Query) -> Result<reqwest::Response, Error> {

@@ -9,6 +9,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("readyz", "ready"),
     ("openapi_json", "spec"),
     ("login", "login"),
+    ("logout", "logout"),
     ("list_orgs", "org list"),
     ("create_org", "org create"),
     ("get_org", "org get"),

@@ -171,8 +171,13 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `canopy logout`: forgets the stored login (the token itself expires on its own).
-pub fn logout(lang: Lang) -> Result<ExitCode, Error> {
+/// `canopy logout`: ends the session at the server, then forgets the stored login. The login is
+/// forgotten even when the server cannot be told; the error then says the token may still work.
+pub async fn logout(conn: Conn, lang: Lang) -> Result<ExitCode, Error> {
+    let ended = match Ctx::new(&conn, lang) {
+        Ok(ctx) => ctx.api.end_session().await,
+        Err(e) => Err(e),
+    };
     let path = credentials_path(lang)?;
     match std::fs::remove_file(&path) {
         Ok(()) => out!("{}", messages::logged_out(&path, lang)),
@@ -181,5 +186,8 @@ pub fn logout(lang: Lang) -> Result<ExitCode, Error> {
         }
         Err(e) => return Err(Error(messages::file_error(&path, &e.to_string(), lang))),
     }
-    Ok(ExitCode::SUCCESS)
+    match ended {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(Error(e)) => Err(Error(messages::session_not_ended(&e, lang))),
+    }
 }
