@@ -14,6 +14,12 @@ pub struct LoginRequest {
     pub username: String,
     /// The password.
     pub password: String,
+    /// A TOTP code, for a user who enrolled TOTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    /// A recovery code instead of the TOTP code (each works once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
 }
 
 /// The answer to a login: a bearer token for `Authorization: Bearer …`.
@@ -23,4 +29,33 @@ pub struct LoginResponse {
     pub token: String,
     /// When it stops working (RFC 3339).
     pub expires_at: String,
+}
+
+/// `POST /v1/orgs/{org}/users/{user}/totp`: a TOTP secret to load into an authenticator app. It
+/// is not in force until a code from the app confirms it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// The secret, base32 (shown once).
+    pub secret: String,
+    /// The same as an `otpauth://totp/…` URI (for a QR code).
+    pub otpauth_uri: String,
+    /// When the enrolment lapses unless confirmed (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `POST /v1/orgs/{org}/users/{user}/totp/confirm`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmRequest {
+    /// A current code from the authenticator app.
+    pub code: String,
+}
+
+/// The answer to a confirmed TOTP enrolment: TOTP is now required at login.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpConfirmed {
+    /// Single-use codes for when the authenticator is lost (shown once; kept hashed).
+    pub recovery_codes: Vec<String>,
+    /// The revision of the change.
+    pub revision: u64,
 }

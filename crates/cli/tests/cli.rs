@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use canopy_testkit::server::ServerProcess;
+use canopy_testkit::totp::{code_at, now_s};
 use serde_json::Value;
 
 #[path = "../src/client/operations.rs"]
@@ -532,6 +533,33 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     cli.ok(&["node", "delete", "acme/eng", "--cascade"]);
     assert!(!cli.ok(&["tree"]).contains("eng"));
     cli.ok(&["org", "delete", "beta", "--cascade", "--token", &root_token]);
+
+    // TOTP: alice enrols her own, then needs a code to log in, then removes it.
+    let enrolment = cli.json(&["totp", "enrol", "alice"]);
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let code = code_at(&secret, now_s());
+    let confirmed = cli.json(&["totp", "confirm", "alice", "--code", &code]);
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
+    let login = [
+        "login",
+        "--org",
+        "acme",
+        "--username",
+        "alice",
+        "--password-file",
+        &alice_pw,
+    ];
+    let refused = cli.run(&login);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("second-factor-required"),
+        "{}",
+        refused.stderr
+    );
+    let next = code_at(&secret, now_s() + 30);
+    cli.ok(&[&login[..], &["--totp", &next]].concat());
+    cli.ok(&["totp", "remove", "alice"]);
+    cli.ok(&login);
 
     // Logging out ends the session at the server and forgets the token.
     let stored: serde_json::Value =

@@ -14,12 +14,10 @@ fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_canopy"))
 }
 
-/// Steps that cannot be played over HTTP until authentication (issue 5) arrives, or because the
-/// real clock cannot be moved forward. Anything else skipped is a failure.
+/// Steps that cannot be played over HTTP because the real clock cannot be moved forward.
+/// Anything else skipped is a failure.
 const EXPECTED_SKIPS: &[&str] = &[
     "expiry-and-conditions.yaml: step 11 (after the expiry the contractor's binding no longer applies) and after",
-    "lockout.yaml: step 18 (enrolling a second factor makes required MFA possible)",
-    "lockout.yaml: step 19 (and the last remaining admin stays protected (asking from an MFA-verified session, as the policy now requires))",
 ];
 
 async fn play_all(server: &ServerProcess) {

@@ -336,6 +336,39 @@ pub async fn login(
         return Err(bad());
     }
     let id = who.ok_or_else(bad)?;
+    let second_factor = match org.as_ref() {
+        Some(org) if has_totp(&app, org, &id) => {
+            let checked = check_second_factor(&app, &id, &req.totp, &req.recovery_code, now)
+                .await
+                .map_err(|e| ApiError::store(&e, lang))?;
+            match checked {
+                Checked::Missing => {
+                    audit(
+                        &app,
+                        Some(org),
+                        id.to_string(),
+                        "login",
+                        Outcome::Rejected,
+                        refused("second_factor_required"),
+                    )
+                    .await;
+                    return Err(ApiError::new(
+                        "second-factor-required",
+                        messages::second_factor_needed(lang),
+                    ));
+                }
+                Checked::Refused(reason) => {
+                    failed(reason).await?;
+                    return Err(ApiError::new(
+                        "unauthenticated",
+                        messages::bad_second_factor(lang),
+                    ));
+                }
+                Checked::Verified(factor) => Some(factor),
+            }
+        }
+        _ => None,
+    };
     app.store
         .clear_login_failures(&account_key)
         .await
@@ -346,7 +379,7 @@ pub async fn login(
         org: org.as_ref().map(|o| o.to_string()),
         principal: id.to_string(),
         username: req.username,
-        second_factor: None,
+        second_factor,
         source: source_text,
         created: now,
         expires: now.plus_millis(app.auth.session_lifetime.as_millis() as i64),
@@ -377,6 +410,65 @@ pub async fn login(
         token,
         expires_at: session.expires.to_string(),
     }))
+}
+
+/// Whether the user has enrolled TOTP (the model knows; the secret is in the store).
+fn has_totp(app: &App, org: &OrgId, user: &PrincipalId) -> bool {
+    let inst = app.shared.read();
+    inst.org(org)
+        .and_then(|e| e.model().users.get(user))
+        .is_some_and(|u| u.credentials.totp)
+}
+
+/// What a login's second factor came to.
+enum Checked {
+    /// None was sent.
+    Missing,
+    /// Wrong, or already used: the reason for the audit log.
+    Refused(&'static str),
+    /// Verified, and now spent.
+    Verified(SecondFactor),
+}
+
+/// Checks the TOTP code (once per time step, on every replica) or else the recovery code (once
+/// each, even when replicas race) of a user who enrolled TOTP.
+async fn check_second_factor(
+    app: &App,
+    user: &PrincipalId,
+    totp: &Option<String>,
+    recovery_code: &Option<String>,
+    now: canopy_core::time::Timestamp,
+) -> Result<Checked, canopy_store::StoreError> {
+    use crate::second_factor::{RECOVERY_KIND, TOTP_KIND, spend_recovery_code, totp_step};
+    if let Some(code) = totp {
+        let secret = app.store.secret(user.as_str(), TOTP_KIND).await?;
+        let step = secret.and_then(|s| totp_step(&s, code, (now.millis() / 1000) as u64));
+        return Ok(match step {
+            None => Checked::Refused("bad_second_factor"),
+            Some(step) if app.store.use_totp_step(user.as_str(), step).await? => {
+                Checked::Verified(SecondFactor::Totp)
+            }
+            Some(_) => Checked::Refused("replayed_totp"),
+        });
+    }
+    if let Some(code) = recovery_code {
+        let stored = app.store.secret(user.as_str(), RECOVERY_KIND).await?;
+        let spent = stored
+            .as_deref()
+            .and_then(|s| spend_recovery_code(s, code).map(|left| (s.to_string(), left)));
+        return Ok(match spent {
+            Some((old, left))
+                if app
+                    .store
+                    .swap_secret(user.as_str(), RECOVERY_KIND, &old, &left)
+                    .await? =>
+            {
+                Checked::Verified(SecondFactor::RecoveryCode)
+            }
+            _ => Checked::Refused("bad_second_factor"),
+        });
+    }
+    Ok(Checked::Missing)
 }
 
 /// Ends the caller's session: its token is refused at once here, and by every other replica

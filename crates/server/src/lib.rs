@@ -10,6 +10,7 @@ pub mod messages;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod second_factor;
 pub mod state;
 pub mod translate;
 pub mod views;

@@ -39,6 +39,7 @@ pub fn title(slug: &str) -> &'static str {
         "rate-limited" => "Rate limited",
         "unavailable" => "Unavailable",
         "method-not-allowed" => "Method not allowed",
+        "second-factor-required" => "Second factor required",
         _ => "Error",
     }
 }
@@ -56,6 +57,49 @@ pub fn bad_login(lang: Lang) -> String {
     match lang {
         Lang::En => "the username or password is wrong".into(),
         Lang::Ja => "ユーザー名またはパスワードが正しくありません".into(),
+    }
+}
+
+/// Someone enrolling a second factor for another user.
+pub fn only_self_enrols(lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            "only the user themself can enrol their second factor (an administrator can remove it)"
+                .into()
+        }
+        Lang::Ja => "多要素認証の登録は本人のみが行えます（管理者は削除のみ可能です）".into(),
+    }
+}
+
+/// A confirmation without an enrolment begun (or after it lapsed).
+pub fn no_enrolment(lang: Lang) -> String {
+    match lang {
+        Lang::En => "no TOTP enrolment is waiting: begin one first (POST …/totp); it lapses after 10 minutes".into(),
+        Lang::Ja => "確認待ちの TOTP 登録がありません。先に登録を開始してください（POST …/totp）。10 分で失効します".into(),
+    }
+}
+
+/// A TOTP code that does not match.
+pub fn wrong_code(lang: Lang) -> String {
+    match lang {
+        Lang::En => "`code` is not the current code of this secret: check the authenticator's clock and try the next code".into(),
+        Lang::Ja => "`code` がこのシークレットの現在のコードと一致しません。認証アプリの時刻を確認し、次のコードで再試行してください".into(),
+    }
+}
+
+/// A correct password for an account that needs a second factor.
+pub fn second_factor_needed(lang: Lang) -> String {
+    match lang {
+        Lang::En => "this account needs a second factor: send `totp` (a current code) or `recovery_code`, or log in with a passkey".into(),
+        Lang::Ja => "このアカウントには第二要素が必要です。`totp`（現在のコード）または `recovery_code` を送るか、パスキーでログインしてください".into(),
+    }
+}
+
+/// A wrong or already used second factor.
+pub fn bad_second_factor(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the second factor is wrong or was already used: wait for the next TOTP code".into(),
+        Lang::Ja => "第二要素が正しくないか、既に使用されています。次の TOTP コードを待って再試行してください".into(),
     }
 }
 

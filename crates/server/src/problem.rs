@@ -27,7 +27,7 @@ pub struct ApiError {
 pub fn status_of(slug: &str) -> StatusCode {
     match slug {
         "malformed-json" | "unknown-field" => StatusCode::BAD_REQUEST,
-        "unauthenticated" => StatusCode::UNAUTHORIZED,
+        "unauthenticated" | "second-factor-required" => StatusCode::UNAUTHORIZED,
         "forbidden" | "escalation" => StatusCode::FORBIDDEN,
         "not-found" => StatusCode::NOT_FOUND,
         "duplicate-name" | "confusable-name" | "lockout" | "in-use" | "stale-cursor" => {

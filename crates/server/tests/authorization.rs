@@ -26,6 +26,8 @@ const READ_OUT: Expect = [401, 404, 403, 200, 200, 404, 200];
 const WRITE_IN: Expect = [401, 404, 200, 403, 403, 404, 200];
 /// A change outside `acme/eng`, or of an organisation-wide object (checked at the root).
 const WRITE_OUT: Expect = [401, 404, 403, 403, 403, 404, 200];
+/// What only the viewer, acting on themself, may do.
+const SELF_ONLY: Expect = [401, 404, 403, 403, 200, 404, 403];
 /// Organisation management that only instance administrators do, on acme's URL.
 const INSTANCE_ONLY: Expect = [401, 404, 403, 403, 403, 200, 403];
 
@@ -118,6 +120,11 @@ fn rows(f: &Fixture) -> Vec<Row> {
         r("openapi_json", "", "GET", "/openapi.json", None, PUBLIC),
         r("login", "", "POST", "/v1/auth/login", j(json!({"org": "acme", "username": "viewer", "password": PASSWORD})), PUBLIC),
         r("logout", "", "POST", "/v1/auth/logout", None, [401, 200, 200, 200, 200, 200, 200]),
+        // Second factors: only the user enrols their own; removal by them or `iam.user.write`
+        // (the viewer has none to remove: 422 once allowed).
+        r("begin_totp", "", "POST", "users/viewer/totp", None, SELF_ONLY),
+        r("confirm_totp", "", "POST", "users/viewer/totp/confirm", j(json!({"code": "000000"})), SELF_ONLY),
+        r("remove_totp", "", "DELETE", "users/viewer/totp", None, [401, 404, 403, 403, 422, 404, 422]),
         // Organisations: members see their own (if they may read it), instance admins all.
         r("list_orgs", "", "GET", "/v1/orgs", None, [401, 200, 200, 200, 200, 200, 200]),
         r("create_org", "", "POST", "/v1/orgs", j(json!({"name": "neworg", "admin": {"username": "boss", "password": PASSWORD}})),

@@ -222,3 +222,88 @@ impl Store {
         Ok(())
     }
 }
+
+/// Second factors: TOTP enrolments waiting for their first code, the TOTP steps already used,
+/// and recovery codes spent. None of it is a change; all of it is shared by every replica.
+impl Store {
+    /// Keeps a TOTP secret until the principal confirms it with a code (replacing one waiting).
+    pub async fn begin_enrolment(
+        &self,
+        principal: &str,
+        secret: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pending_enrolments (principal_id, secret, expires_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (principal_id) DO UPDATE SET secret = excluded.secret, \
+             expires_ms = excluded.expires_ms",
+        )
+        .bind(principal)
+        .bind(secret)
+        .bind(expires.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The TOTP secret waiting for the principal's confirmation, if it has not expired.
+    pub async fn pending_enrolment(
+        &self,
+        principal: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT secret FROM pending_enrolments WHERE principal_id = $1 AND expires_ms > $2",
+        )
+        .bind(principal)
+        .bind(now.millis())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Forgets the principal's waiting enrolment.
+    pub async fn end_enrolment(&self, principal: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_enrolments WHERE principal_id = $1")
+            .bind(principal)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks TOTP time step `step` used by the principal: false when it (or a later one) was
+    /// used already — a replayed code.
+    pub async fn use_totp_step(&self, principal: &str, step: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO totp_steps (principal_id, last_step) VALUES ($1, $2) \
+             ON CONFLICT (principal_id) DO UPDATE SET last_step = excluded.last_step \
+             WHERE totp_steps.last_step < excluded.last_step",
+        )
+        .bind(principal)
+        .bind(step as i64)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces the principal's secret of `kind` by `new` only if it is still `old` (a recovery
+    /// code spent once, even when two replicas race); whether it was replaced.
+    pub async fn swap_secret(
+        &self,
+        principal: &str,
+        kind: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE credentials SET secret = $1 WHERE principal_id = $2 AND kind = $3 \
+             AND secret = $4",
+        )
+        .bind(new)
+        .bind(principal)
+        .bind(kind)
+        .bind(old)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -7,5 +7,6 @@ pub mod postgres;
 pub mod scenario;
 pub mod scenario_http;
 pub mod server;
+pub mod totp;
 
 pub use scenario::{Scenario, run_on_engine};

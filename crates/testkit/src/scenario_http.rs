@@ -3,9 +3,10 @@
 //! question through its endpoint, each `diff` through `plan`.
 //!
 //! The server runs on the real clock, so the scenario's times are shifted by the difference
-//! between its `now` and the real time. What cannot be played over HTTP yet is reported as
-//! skipped, never passed: moving the clock into the future (`at:` later than now), and TOTP
-//! enrolment (it arrives with authentication, issue 5).
+//! between its `now` and the real time. What cannot be played over HTTP is reported as skipped,
+//! never passed: moving the clock into the future (`at:` later than now). TOTP enrolment is
+//! played as its two requests with a code computed from the secret, and a step acting from an
+//! MFA-verified session logs in with a TOTP code.
 
 use serde_json::{Value, json};
 
@@ -61,6 +62,10 @@ struct Run<'a> {
     /// Milliseconds from the scenario's clock to the real one.
     shift: i64,
     tokens: std::collections::BTreeMap<String, String>,
+    /// The TOTP secrets of the users who enrolled one, by username.
+    totp_secrets: std::collections::BTreeMap<String, String>,
+    /// Sessions verified with TOTP, by actor.
+    mfa_tokens: std::collections::BTreeMap<String, String>,
 }
 
 /// Plays `s` on the server; `instance` is an instance administrator's token. The organisation
@@ -87,6 +92,8 @@ pub async fn run_over_http(s: &Scenario, http: &Http, instance: &str) -> Result<
         admin,
         shift,
         tokens: Default::default(),
+        totp_secrets: Default::default(),
+        mfa_tokens: Default::default(),
     };
     let result = run.play_all().await;
     let deleted = http
@@ -452,19 +459,61 @@ impl Run<'_> {
             .await
     }
 
+    /// Enrols TOTP for `user` from `token` (which must be the user's own session): begin, then
+    /// confirm with the current code; the confirmation's answer.
+    async fn enrol_totp(&mut self, token: &str, user: &str) -> Result<Answer, String> {
+        let path = format!("{}/users/{}/totp", self.org_path, seg(user));
+        let begun = self.http.send(Some(token), "POST", &path, None).await?;
+        let secret = begun.body["secret"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("TOTP enrolment of {user}: {} {}", begun.status, begun.body))?;
+        let code = crate::totp::code_at(&secret, crate::totp::now_s());
+        let confirmed = self
+            .http
+            .send(
+                Some(token),
+                "POST",
+                &format!("{path}/confirm"),
+                Some(&json!({"code": code})),
+            )
+            .await?;
+        self.totp_secrets.insert(user.to_string(), secret);
+        Ok(confirmed)
+    }
+
     async fn token_for(&mut self, step: &Step) -> Result<Result<String, Unsupported>, String> {
         let Some(who) = &step.actor else {
             return Ok(Ok(self.admin.clone()));
         };
+        let name = who.strip_prefix("user:").unwrap_or(who);
         if step.context.as_ref().is_some_and(|c| c.mfa) {
-            return Ok(Err(Unsupported(
-                "acting with an MFA-verified session needs MFA login (issue 5)".into(),
-            )));
+            if let Some(t) = self.mfa_tokens.get(who) {
+                return Ok(Ok(t.clone()));
+            }
+            let Some(secret) = self.totp_secrets.get(name) else {
+                return Ok(Err(Unsupported(format!(
+                    "{who} acts from an MFA-verified session but enrolled no TOTP"
+                ))));
+            };
+            // The code of the next step: the enrolment spent the current one.
+            let code = crate::totp::code_at(secret, crate::totp::now_s() + 30);
+            let body =
+                json!({"org": self.s.org, "username": name, "password": PASSWORD, "totp": code});
+            let a = self
+                .http
+                .send(None, "POST", "/v1/auth/login", Some(&body))
+                .await?;
+            let token = a.body["token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("MFA login of {who}: {} {}", a.status, a.body))?;
+            self.mfa_tokens.insert(who.clone(), token.clone());
+            return Ok(Ok(token));
         }
         if let Some(t) = self.tokens.get(who) {
             return Ok(Ok(t.clone()));
         }
-        let name = who.strip_prefix("user:").unwrap_or(who);
         let token = self.http.login(Some(&self.s.org), name, PASSWORD).await?;
         self.tokens.insert(who.clone(), token.clone());
         Ok(Ok(token))
@@ -625,6 +674,34 @@ impl Run<'_> {
                 Ok(t) => t,
                 Err(Unsupported(why)) => return Ok(Some(why)),
             };
+            // TOTP enrolment is a ceremony of two requests with a code, not an `apply` command:
+            // it is played first, on its own (so a step that enrols and changes more is not one
+            // atomic change over HTTP; only steps expected to succeed are played so).
+            let (enrolments, cmds): (Vec<&Cmd>, Vec<&Cmd>) = cmds.iter().partition(|c| {
+                matches!(
+                    c,
+                    Cmd::SetCredential {
+                        kind: CredentialKind::Totp,
+                        ..
+                    }
+                )
+            });
+            let mut enrolled = None;
+            for c in enrolments {
+                let Cmd::SetCredential { user, .. } = c else {
+                    continue;
+                };
+                if step.expect.as_deref().is_some_and(|e| e != "ok") {
+                    return Ok(Some("a TOTP enrolment expected to fail".into()));
+                }
+                enrolled = Some(self.enrol_totp(&token, user).await?);
+            }
+            if cmds.is_empty() {
+                if let Some(answer) = enrolled {
+                    outcome(step, &answer)?;
+                }
+                return Ok(None);
+            }
             let mut reqs = Vec::new();
             for c in cmds {
                 match self.request(c).await? {

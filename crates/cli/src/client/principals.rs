@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use canopy_api::{
     CreateGroupRequest, CreateServiceAccountRequest, CreateUserRequest, MemberMode,
-    PutMemberRequest, UpdateServiceAccountRequest, UpdateUserRequest,
+    PutMemberRequest, TotpConfirmRequest, UpdateServiceAccountRequest, UpdateUserRequest,
 };
 use clap::{Subcommand, ValueEnum};
 
@@ -234,6 +234,62 @@ pub async fn sa(ctx: &Ctx, command: SaCommand) -> Result<ExitCode, Error> {
             .await
         }
         SaCommand::Delete { sa, delete } => ctx.delete(&at(&sa)?, &delete).await,
+    }
+}
+
+/// `canopy totp …`: a user's TOTP second factor.
+#[derive(Subcommand, Debug)]
+pub enum TotpCommand {
+    /// Begin enrolling your own TOTP: prints the secret and its otpauth:// URI for an app.
+    Enrol {
+        /// Your username or ID.
+        user: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Confirm your enrolment with a current code: prints your recovery codes (once).
+    Confirm {
+        /// Your username or ID.
+        user: String,
+        /// The current code of the authenticator app.
+        #[arg(long)]
+        code: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Remove a user's TOTP and recovery codes (your own, or anyone's with `iam.user.write`).
+    Remove {
+        /// The username or ID.
+        user: String,
+        #[command(flatten)]
+        change: Change,
+    },
+}
+
+/// `canopy totp …`.
+pub async fn totp(ctx: &Ctx, command: TotpCommand) -> Result<ExitCode, Error> {
+    let at = |user: &str, rest: &str| ctx.url(&[], &format!("/users/{}/totp{rest}", seg(user)));
+    match command {
+        TotpCommand::Enrol { user, change } => {
+            ctx.change("POST", &at(&user, "")?, Query::new(), change.dry_run, None)
+                .await
+        }
+        TotpCommand::Confirm { user, code, change } => {
+            let body = serde_json::to_value(TotpConfirmRequest { code })?;
+            let url = at(&user, "/confirm")?;
+            ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        TotpCommand::Remove { user, change } => {
+            ctx.change(
+                "DELETE",
+                &at(&user, "")?,
+                Query::new(),
+                change.dry_run,
+                None,
+            )
+            .await
+        }
     }
 }
 

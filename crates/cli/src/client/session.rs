@@ -39,6 +39,12 @@ pub struct LoginArgs {
     /// A file holding the password (otherwise one line is read from stdin).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// The current TOTP code, for an account that enrolled TOTP.
+    #[arg(long)]
+    totp: Option<String>,
+    /// A recovery code instead of the TOTP code (each works once).
+    #[arg(long, conflicts_with = "totp")]
+    recovery_code: Option<String>,
     #[command(flatten)]
     conn: Conn,
 }
@@ -134,6 +140,8 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         org: org.clone(),
         username: args.username.clone(),
         password,
+        totp: args.totp.clone(),
+        recovery_code: args.recovery_code.clone(),
     };
     let body = serde_json::to_value(&request)?;
     let answer = ctx

@@ -14,6 +14,7 @@ pub mod plans;
 pub mod resources;
 pub mod roles;
 pub mod service_accounts;
+pub mod totp;
 pub mod users;
 pub mod watch;
 
@@ -178,6 +179,37 @@ pub async fn perform(
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
+    let mut secrets = Vec::with_capacity(passwords.len());
+    if !dry_run {
+        for (owner, password) in passwords {
+            let value = match password {
+                None => None,
+                Some(password) => Some(
+                    tokio::task::spawn_blocking(move || hash_password(&password))
+                        .await
+                        .map_err(|e| ApiError::new("internal", e.to_string()))?
+                        .map_err(|e| ApiError::new("invalid-field", e))?,
+                ),
+            };
+            secrets.push(SecretOp {
+                owner,
+                kind: "password".into(),
+                value,
+            });
+        }
+    }
+    perform_with_secrets(app, caller, request, secrets, dry_run, expect).await
+}
+
+/// Runs a mutation for the caller with secrets already in their stored form (see [`perform`]).
+pub async fn perform_with_secrets(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    secrets: Vec<SecretOp>,
+    dry_run: bool,
+    expect: Option<Expectation>,
+) -> Result<Outcome, ApiError> {
     let lang = caller.lang;
     if dry_run {
         let diff = app
@@ -189,23 +221,6 @@ pub async fn perform(
             revision: diff.revision,
             diff: diff_view(&diff)?,
         }));
-    }
-    let mut secrets = Vec::with_capacity(passwords.len());
-    for (owner, password) in passwords {
-        let value = match password {
-            None => None,
-            Some(password) => Some(
-                tokio::task::spawn_blocking(move || hash_password(&password))
-                    .await
-                    .map_err(|e| ApiError::new("internal", e.to_string()))?
-                    .map_err(|e| ApiError::new("invalid-field", e))?,
-            ),
-        };
-        secrets.push(SecretOp {
-            owner,
-            kind: "password".into(),
-            value,
-        });
     }
     app.writer
         .submit(Submission {
