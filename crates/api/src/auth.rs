@@ -59,3 +59,52 @@ pub struct TotpConfirmed {
     /// The revision of the change.
     pub revision: u64,
 }
+
+/// `POST /v1/orgs/{org}/users/{user}/tokens` and `POST …/service-accounts/{sa}/keys`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// What to call it (unique among its owner's tokens).
+    pub name: String,
+    /// When it stops working (RFC 3339). A personal token without one lasts 90 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Narrow it to these statements: it may then do only what they allow of what its owner
+    /// may do (never more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements: Option<Vec<crate::Statement>>,
+}
+
+/// An API token or service-account key, without its secret.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// `tok_…`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The user or service account it acts as.
+    pub owner: String,
+    /// The owner as `user:NAME` or `sa:NAME`.
+    pub owner_ref: String,
+    /// The statements it is narrowed to, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements: Option<Vec<crate::Statement>>,
+    /// When it stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// The revision that last wrote it (answers to changes: the new revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+}
+
+/// A token just created: its secret, shown this once (the server keeps only its hash).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The bearer token (`Authorization: Bearer …`).
+    pub token: String,
+    /// The token's description.
+    #[serde(flatten)]
+    pub view: TokenView,
+}

@@ -322,6 +322,7 @@ pub(crate) async fn serve_router(
         auth: Default::default(),
         min_revision_wait: Duration::from_secs(5),
         sessions: Default::default(),
+        tokens: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

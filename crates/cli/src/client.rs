@@ -72,6 +72,8 @@ pub enum Command {
     User(Noun<principals::UserCommand>),
     /// Service accounts.
     Sa(Noun<principals::SaCommand>),
+    /// Personal API tokens.
+    Token(Noun<principals::TokenCommand>),
     /// Your TOTP second factor (enrol, confirm) or a user's (remove).
     Totp(Noun<principals::TotpCommand>),
     /// Groups and their members.
@@ -223,6 +225,7 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
         Command::Catalog(n) => tree::catalog(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::User(n) => principals::user(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Sa(n) => principals::sa(&Ctx::new(&n.conn, lang)?, n.command).await,
+        Command::Token(n) => principals::token(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Totp(n) => principals::totp(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Group(n) => principals::group(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Role(n) => policies::role(&Ctx::new(&n.conn, lang)?, n.command).await,

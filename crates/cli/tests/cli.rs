@@ -269,6 +269,11 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     let disabled = cli.json(&["sa", "update", "backup", "--enabled", "false"]);
     assert_eq!(disabled["enabled"], false);
     assert!(cli.ok(&["sa", "list"]).contains("backup"));
+    let key = cli.json(&["sa", "key-create", "backup", "nightly"]);
+    assert!(key["token"].as_str().unwrap().starts_with("cnt."), "{key}");
+    assert!(cli.ok(&["sa", "keys", "backup"]).contains("nightly"));
+    cli.ok(&["sa", "key-revoke", "backup", key["id"].as_str().unwrap()]);
+    assert!(!cli.ok(&["sa", "keys", "backup"]).contains("nightly"));
     cli.ok(&["group", "create", "ops"]);
     assert_eq!(cli.json(&["group", "get", "ops"])["ref"], "group:ops");
     assert!(cli.ok(&["group", "list"]).contains("ops"));
@@ -560,6 +565,19 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     cli.ok(&[&login[..], &["--totp", &next]].concat());
     cli.ok(&["totp", "remove", "alice"]);
     cli.ok(&login);
+
+    // A personal token narrowed to reads: it reads, it cannot change, and once revoked it is
+    // refused.
+    let made = cli.json(&["token", "create", "alice", "ci", "--allow-class", "read"]);
+    let token = made["token"].as_str().unwrap().to_string();
+    assert!(cli.ok(&["tree", "--token", &token]).contains("acme"));
+    let refused = cli.run(&["node", "create", "acme/by-token", "--token", &token]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("HTTP 403"), "{}", refused.stderr);
+    assert!(cli.ok(&["token", "list", "alice"]).contains("ci"));
+    cli.ok(&["token", "revoke", "alice", made["id"].as_str().unwrap()]);
+    let revoked = cli.run(&["tree", "--token", &token]);
+    assert!(revoked.stderr.contains("HTTP 401"), "{}", revoked.stderr);
 
     // Logging out ends the session at the server and forgets the token.
     let stored: serde_json::Value =

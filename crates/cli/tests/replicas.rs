@@ -37,7 +37,10 @@ impl Client {
             .json()
             .await
             .unwrap();
-        r["token"].as_str().unwrap().to_string()
+        r["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login {body}: {r}"))
+            .to_string()
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -136,7 +139,9 @@ async fn two_replicas() -> Replicas {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
-    // A session made on one replica works on the other.
+    // A session made on one replica works on the other (once it has applied the organisation).
+    let (status, _) = cb.get_at(&root, "/v1/replica", revision(&org)).await;
+    assert_eq!(status, StatusCode::OK);
     let alice = cb
         .login(json!({"org": "acme", "username": "alice", "password": "alice-pw-1"}))
         .await;
@@ -217,6 +222,11 @@ async fn two_replicas_share_one_postgres() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{bob_binding}");
+    // Logging in on the other replica needs bob there: wait until it has applied his binding.
+    let (status, _) = cb
+        .get_at(&alice, "/v1/orgs/acme", revision(&bob_binding))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let bob_token = cb
         .login(json!({"org": "acme", "username": "bob", "password": "bob-pw-12"}))
         .await;
@@ -276,6 +286,30 @@ async fn failed_logins_and_logouts_hold_across_replicas() {
             .unwrap()
             .status()
     };
+
+    // A token revoked on one replica is refused by the other within a second.
+    let (status, made) = ca
+        .post(
+            &alice,
+            "/v1/orgs/acme/users/alice/tokens",
+            json!({"name": "ci"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    let (status, _) = cb
+        .get_at(&token, "/v1/orgs/acme/tree", revision(&made))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let revoke = format!(
+        "/v1/orgs/acme/users/alice/tokens/{}",
+        made["id"].as_str().unwrap()
+    );
+    let (status, _) = ca.delete(&alice, &revoke).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let (status, _) = cb.get_at(&token, "/v1/orgs/acme/tree", 0).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A session ended on one replica is refused by the other within a second.
     let (status, _) = cb.get_at(&alice, "/v1/orgs/acme/tree", 0).await;

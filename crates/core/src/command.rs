@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::action::{Catalog, Statement};
-use crate::ids::{BindingId, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId};
+use crate::ids::{BindingId, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId, TokenId};
 use crate::model::{
     Conditions, CredentialKind, Limits, ManualMode, NodeKind, Policy, PrincipalKind,
 };
@@ -300,6 +300,15 @@ pub enum Command {
     DeleteGuardrail {
         guardrail: GuardrailRef,
     },
+    CreateToken {
+        owner: PrincipalRef,
+        name: Name,
+        narrowing: Option<Vec<Statement>>,
+        expires_at: Option<Timestamp>,
+    },
+    DeleteToken {
+        token: TokenId,
+    },
 }
 
 impl Command {
@@ -336,6 +345,8 @@ impl Command {
             Command::CreateGuardrail { .. } => "create_guardrail",
             Command::UpdateGuardrail { .. } => "update_guardrail",
             Command::DeleteGuardrail { .. } => "delete_guardrail",
+            Command::CreateToken { .. } => "create_token",
+            Command::DeleteToken { .. } => "delete_token",
         }
     }
 }

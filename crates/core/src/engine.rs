@@ -306,6 +306,11 @@ impl OrgEngine {
                     .map(Object::Guardrail);
                 inverse(old, ObjectKey::Guardrail(g.id.clone()))
             }
+            Object::Token(t) => {
+                principal_of(ix, t.owner.as_str())?;
+                let old = m.tokens.insert(t.id.clone(), t.clone()).map(Object::Token);
+                inverse(old, ObjectKey::Token(t.id.clone()))
+            }
         })
     }
 
@@ -351,7 +356,11 @@ impl OrgEngine {
             ObjectKey::Principal(id) => {
                 let me = principal_of(ix, id.as_str())?;
                 let slot = &ix.principals[me as usize];
-                if !slot.bindings.is_empty() || !slot.up.is_empty() || !slot.down.is_empty() {
+                if !slot.bindings.is_empty()
+                    || !slot.up.is_empty()
+                    || !slot.down.is_empty()
+                    || m.tokens.values().any(|t| &t.owner == id)
+                {
                     return Err(referenced(id.as_str()));
                 }
                 ix.remove_principal(me);
@@ -407,6 +416,9 @@ impl OrgEngine {
                         .remove(id)
                         .ok_or_else(|| dangling(id.as_str()))?,
                 )
+            }
+            ObjectKey::Token(id) => {
+                Object::Token(m.tokens.remove(id).ok_or_else(|| dangling(id.as_str()))?)
             }
         }))
     }
@@ -675,6 +687,7 @@ pub fn model_writes(model: OrgModel) -> Vec<Write> {
         roles,
         bindings,
         guardrails,
+        tokens,
     } = model;
     let mut out = vec![
         Write::Put(Object::Org(org.clone())),
@@ -713,5 +726,6 @@ pub fn model_writes(model: OrgModel) -> Vec<Write> {
             .into_values()
             .map(|g| Write::Put(Object::Guardrail(g))),
     );
+    out.extend(tokens.into_values().map(|t| Write::Put(Object::Token(t))));
     out
 }

@@ -21,6 +21,7 @@ pub enum ObjectKind {
     Role,
     Binding,
     Guardrail,
+    Token,
     Action,
     Type,
     Membership,
@@ -70,6 +71,10 @@ pub enum Rule {
     InstanceAdminsOnly,
     /// The limits may not be set below what the organisation already has.
     LimitBelowCurrent,
+    /// A user's personal tokens are created by that user only.
+    OwnTokensOnly,
+    /// Tokens belong to users and service accounts, not groups.
+    TokenOfAGroup,
 }
 
 /// Why a command was refused. Nothing changed.
@@ -199,7 +204,9 @@ impl CommandError {
                 self::Rule::UnknownType(_) => "unknown-reference",
                 self::Rule::SelfMembership => "group-cycle",
                 self::Rule::NotAGroup => "not-found",
-                self::Rule::InstanceAdminsOnly | self::Rule::SystemRoleReadOnly => "forbidden",
+                self::Rule::InstanceAdminsOnly
+                | self::Rule::SystemRoleReadOnly
+                | self::Rule::OwnTokensOnly => "forbidden",
                 self::Rule::LimitBelowCurrent => "limit",
                 _ => "invalid-field",
             },

@@ -107,6 +107,10 @@ prefixed_id!(
     /// A guardrail: `grd_…`.
     GuardrailId, ["grd"]
 );
+prefixed_id!(
+    /// An API token: a personal token of a user, or a key of a service account: `tok_…`.
+    TokenId, ["tok"]
+);
 
 /// The organisation an object belongs to is named by its root node's ID.
 pub type OrgId = NodeId;
@@ -132,6 +136,7 @@ fresh_fn!(PrincipalId);
 fresh_fn!(RoleId);
 fresh_fn!(BindingId);
 fresh_fn!(GuardrailId);
+fresh_fn!(TokenId);
 
 impl NodeId {
     /// The system-defined kind of this node, from its prefix.

@@ -29,6 +29,7 @@ fn kind(k: ObjectKind, lang: Lang) -> &'static str {
         (Lang::En, Role) => "role",
         (Lang::En, Binding) => "binding",
         (Lang::En, Guardrail) => "guardrail",
+        (Lang::En, Token) => "token",
         (Lang::En, Action) => "action",
         (Lang::En, Type) => "resource type",
         (Lang::En, Membership) => "membership entry",
@@ -45,6 +46,7 @@ fn kind(k: ObjectKind, lang: Lang) -> &'static str {
         (Lang::Ja, Role) => "ロール",
         (Lang::Ja, Binding) => "バインディング",
         (Lang::Ja, Guardrail) => "ガードレール",
+        (Lang::Ja, Token) => "トークン",
         (Lang::Ja, Action) => "アクション",
         (Lang::Ja, Type) => "リソースタイプ",
         (Lang::Ja, Membership) => "メンバーシップ",
@@ -90,6 +92,8 @@ fn rule(r: &Rule, lang: Lang) -> String {
         (Lang::En, NoSuchCredential) => "the user has no credential of that kind".into(),
         (Lang::En, BadCatalog(d)) => format!("the catalog is not well formed: {d}"),
         (Lang::En, InstanceAdminsOnly) => "only instance administrators may do this".into(),
+        (Lang::En, OwnTokensOnly) => "a user's personal tokens are created by that user only".into(),
+        (Lang::En, TokenOfAGroup) => "tokens belong to users and service accounts, not groups".into(),
         (Lang::En, LimitBelowCurrent) => "a limit cannot be set below what the organisation already holds".into(),
         (Lang::Ja, ProjectHoldsResourcesOnly) => "プロジェクトにはリソースのみ置けます。フォルダやプロジェクトは組織かフォルダの下に作成してください".into(),
         (Lang::Ja, LinkToProjectOnly) => "リソースはプロジェクトにのみリンクできます".into(),
@@ -106,6 +110,8 @@ fn rule(r: &Rule, lang: Lang) -> String {
         (Lang::Ja, NoSuchCredential) => "ユーザーにはその種類の認証情報がありません".into(),
         (Lang::Ja, BadCatalog(d)) => format!("カタログの形式が正しくありません: {d}"),
         (Lang::Ja, InstanceAdminsOnly) => "この操作はインスタンス管理者のみ実行できます".into(),
+        (Lang::Ja, OwnTokensOnly) => "個人用トークンは本人のみが作成できます".into(),
+        (Lang::Ja, TokenOfAGroup) => "トークンはユーザーとサービスアカウントのものです（グループには作成できません）".into(),
         (Lang::Ja, LimitBelowCurrent) => "上限を組織の現在の数より小さくすることはできません".into(),
     }
 }

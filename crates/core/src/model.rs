@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::action::{Catalog, Statement};
-use crate::ids::{BindingId, GuardrailId, NodeId, OrgId, PrincipalId, ResourceId, RoleId};
+use crate::ids::{BindingId, GuardrailId, NodeId, OrgId, PrincipalId, ResourceId, RoleId, TokenId};
 use crate::name::Name;
 use crate::time::Timestamp;
 
@@ -396,6 +396,27 @@ pub struct Guardrail {
     pub statements: Vec<Statement>,
 }
 
+/// An API token: a user's personal token or a service account's key. Its secret is never here
+/// (only its hash, in the store's credentials); what it may do is its owner's permissions, cut
+/// down to `narrowing` when there is one (§5, §3.7: it can never exceed them).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// `tok_…`.
+    pub id: TokenId,
+    /// The user or service account it acts as.
+    pub owner: PrincipalId,
+    /// What its owner calls it (unique among the owner's tokens).
+    pub name: Name,
+    /// The statements it is narrowed to (`None`: all its owner's permissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrowing: Option<Vec<Statement>>,
+    /// When it stops working (`None`: when revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
 /// One object of an organisation, as written to the change log.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -423,6 +444,8 @@ pub enum Object {
     Binding(Binding),
     /// A guardrail.
     Guardrail(Guardrail),
+    /// An API token (without its secret).
+    Token(ApiToken),
 }
 
 /// The key of an object, for deletions.
@@ -445,6 +468,8 @@ pub enum ObjectKey {
     Binding(BindingId),
     /// A guardrail.
     Guardrail(GuardrailId),
+    /// An API token.
+    Token(TokenId),
 }
 
 impl Object {
@@ -462,6 +487,7 @@ impl Object {
             Object::Role(r) => ObjectKey::Role(r.id.clone()),
             Object::Binding(b) => ObjectKey::Binding(b.id.clone()),
             Object::Guardrail(g) => ObjectKey::Guardrail(g.id.clone()),
+            Object::Token(t) => ObjectKey::Token(t.id.clone()),
         }
     }
 }
@@ -503,6 +529,9 @@ pub struct OrgModel {
     pub bindings: BTreeMap<BindingId, Binding>,
     /// Guardrails.
     pub guardrails: BTreeMap<GuardrailId, Guardrail>,
+    /// API tokens and service-account keys.
+    #[serde(default)]
+    pub tokens: BTreeMap<TokenId, ApiToken>,
 }
 
 impl OrgModel {
@@ -520,6 +549,7 @@ impl OrgModel {
             roles: BTreeMap::new(),
             bindings: BTreeMap::new(),
             guardrails: BTreeMap::new(),
+            tokens: BTreeMap::new(),
         }
     }
 

@@ -128,21 +128,19 @@ impl FromRequestParts<App> for Caller {
             .await
             .unwrap_or(Language(Lang::En));
         let unauthenticated = || ApiError::new("unauthenticated", messages::unauthenticated(lang));
-        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
-        let session = app
-            .sessions
-            .get(
-                &app.store,
-                token,
-                app.clock.now(),
-                app.auth.session_idle.as_millis() as i64,
-            )
-            .await
-            .map_err(|e| ApiError::store(&e, lang))?
-            .ok_or_else(unauthenticated)?;
         let ClientAddr(source_ip) = ClientAddr::from_request_parts(parts, app)
             .await
             .unwrap_or(ClientAddr(None));
+        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
+        if let Some((id, secret)) = api_token_parts(token) {
+            return token_caller(app, token, id, secret, source_ip, lang)
+                .await?
+                .ok_or_else(unauthenticated);
+        }
+        let session = live_session(app, token)
+            .await
+            .map_err(|e| ApiError::store(&e, lang))?
+            .ok_or_else(unauthenticated)?;
         let ctx = RequestContext {
             mfa: session.second_factor.is_some(),
             source_ip,
@@ -171,6 +169,94 @@ impl FromRequestParts<App> for Caller {
             }
         }
     }
+}
+
+/// The live session of a login token: from the cache while fresh, else from the store.
+async fn live_session(app: &App, token: &str) -> Result<Option<Session>, canopy_store::StoreError> {
+    let now = app.clock.now();
+    if let Some(s) = app.sessions.fresh(token, now).filter(|s| s.expires > now) {
+        return Ok(Some(s));
+    }
+    let idle_ms = app.auth.session_idle.as_millis() as i64;
+    let session = app.store.session(token, now, idle_ms).await?;
+    app.sessions.remember(token, session.as_ref(), now);
+    Ok(session)
+}
+
+/// The prefix of API tokens: `cnt.ID.SECRET` (a login token is `cnp_…`).
+pub const API_TOKEN_PREFIX: &str = "cnt.";
+
+/// The token ID and secret of an API token's text.
+fn api_token_parts(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(API_TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('.')?;
+    Some((id, secret))
+}
+
+/// The stored form of an API token's secret.
+pub fn api_token_hash(secret: &str) -> String {
+    canopy_store::token_hash(secret)
+}
+
+/// The caller an API token stands for, if it is live: its hash is in the store (checked at most
+/// every [`crate::state::RecentCache::FRESH_MS`]), and on this replica's revision it is not
+/// revoked, not expired, and its owner is enabled. It acts with its narrowing, and never as an
+/// MFA-verified session.
+async fn token_caller(
+    app: &App,
+    token: &str,
+    id: &str,
+    secret: &str,
+    source_ip: Option<IpAddr>,
+    lang: Lang,
+) -> Result<Option<Caller>, ApiError> {
+    let now = app.clock.now();
+    let org = match app.tokens.fresh(token, now) {
+        Some(org) => Some(org),
+        None => {
+            let org = app
+                .store
+                .token_org(id, &api_token_hash(secret))
+                .await
+                .map_err(|e| ApiError::store(&e, lang))?;
+            app.tokens.remember(token, org.as_ref(), now);
+            org
+        }
+    };
+    let Some(org) = org.and_then(|o| OrgId::parse(&o)) else {
+        return Ok(None);
+    };
+    let inst = app.shared.read();
+    let Some(engine) = inst.org(&org) else {
+        return Ok(None);
+    };
+    let m = engine.model();
+    let Some(t) = canopy_core::ids::TokenId::parse(id).and_then(|id| m.tokens.get(&id)) else {
+        return Ok(None);
+    };
+    let enabled = m
+        .users
+        .get(&t.owner)
+        .map(|u| u.enabled)
+        .or_else(|| m.service_accounts.get(&t.owner).map(|s| s.enabled))
+        .unwrap_or(false);
+    if !enabled || t.expires_at.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    let ctx = RequestContext {
+        mfa: false,
+        source_ip,
+    };
+    Ok(Some(Caller {
+        actor: Actor {
+            narrowing: t.narrowing.clone(),
+            ..Actor::subject(t.owner.clone(), ctx)
+        },
+        org: Some(org),
+        subject: Some(t.owner.clone()),
+        lang,
+        session: t.id.to_string(),
+    }))
 }
 
 /// The longest password taken, in bytes: longer is refused before it is hashed.
@@ -472,7 +558,7 @@ async fn check_second_factor(
 }
 
 /// Ends the caller's session: its token is refused at once here, and by every other replica
-/// within [`crate::state::SessionCache::FRESH_MS`]. A dry run changes no one's access and ends
+/// within [`crate::state::RecentCache::FRESH_MS`]. A dry run changes no one's access and ends
 /// nothing.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
     params(canopy_api::MutationParams),

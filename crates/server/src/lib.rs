@@ -292,6 +292,7 @@ pub async fn serve(
         auth: Arc::new(config.auth),
         min_revision_wait: config.min_revision_wait,
         sessions: Default::default(),
+        tokens: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::auth;
 use crate::routes::{
     audit, bindings, catalog, decisions, groups, guardrails, nodes, orgs, plans, resources, roles,
-    service_accounts, totp, users, watch,
+    service_accounts, tokens, totp, users, watch,
 };
 use crate::state::App;
 
@@ -28,7 +28,7 @@ use crate::state::App;
     ),
     components(schemas(canopy_api::Problem)),
     tags(
-        (name = "auth", description = "Logging in and out, second factors"),
+        (name = "auth", description = "Logging in and out, second factors, API tokens and keys"),
         (name = "organisations", description = "Organisations (instance administrators create them)"),
         (name = "tree", description = "Folders, projects and the tree"),
         (name = "resources", description = "Resources and their links"),
@@ -55,6 +55,10 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(auth::logout))
         .routes(routes!(totp::begin, totp::remove))
         .routes(routes!(totp::confirm))
+        .routes(routes!(tokens::create_user_token, tokens::list_user_tokens))
+        .routes(routes!(tokens::revoke_user_token))
+        .routes(routes!(tokens::create_sa_key, tokens::list_sa_keys))
+        .routes(routes!(tokens::revoke_sa_key))
         .routes(routes!(orgs::list, orgs::create))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))
         .routes(routes!(nodes::tree))

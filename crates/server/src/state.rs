@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use canopy_core::ids::Clock;
 use canopy_core::time::Timestamp;
-use canopy_store::{Session, Shared, Store, StoreError, Writer};
+use canopy_store::{Session, Shared, Store, Writer};
 use ipnet::IpNet;
 use parking_lot::RwLock;
 
@@ -25,8 +25,10 @@ pub struct App {
     pub auth: Arc<AuthSettings>,
     /// How long a read waits for `Canopy-Min-Revision`.
     pub min_revision_wait: Duration,
-    /// Sessions recently read from the store.
-    pub sessions: Arc<SessionCache>,
+    /// Sessions recently read from the store, by token.
+    pub sessions: Arc<RecentCache<Session>>,
+    /// The organisations of API tokens recently verified in the store, by token.
+    pub tokens: Arc<RecentCache<String>>,
 }
 
 /// How the server authenticates: sessions, client addresses, failed logins.
@@ -50,55 +52,56 @@ impl Default for AuthSettings {
     }
 }
 
-/// Sessions recently read from the store, so that a request does not cost a database round
-/// trip (on SQLite, a hop to its worker thread and back). An entry is trusted for
-/// [`SessionCache::FRESH_MS`] at most: a session ended in the store is refused by every replica
-/// within that time.
-#[derive(Default)]
-pub struct SessionCache {
-    entries: RwLock<HashMap<String, (Session, Timestamp)>>,
+/// Credentials recently read from the store (sessions, API tokens), so that a request does not
+/// cost a database round trip (on SQLite, a hop to its worker thread and back). An entry is
+/// trusted for [`RecentCache::FRESH_MS`] at most: a session ended or a token revoked in the store
+/// is refused by every replica within that time.
+pub struct RecentCache<V> {
+    entries: RwLock<HashMap<String, (V, Timestamp)>>,
 }
 
-impl SessionCache {
-    /// How long a session read from the store is trusted without reading it again, in
+impl<V> Default for RecentCache<V> {
+    fn default() -> Self {
+        RecentCache {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> RecentCache<V> {
+    /// How long a value read from the store is trusted without reading it again, in
     /// milliseconds.
     pub const FRESH_MS: i64 = 500;
-    /// The most sessions kept; beyond, the cache starts afresh (a bound, not a policy).
+    /// The most entries kept; beyond, the cache starts afresh (a bound, not a policy).
     const MAX_ENTRIES: usize = 100_000;
 
-    /// The live session of `token` at `now` (unused for less than `idle_ms`), from the cache
-    /// while fresh, else from the store.
-    pub async fn get(
-        &self,
-        store: &Store,
-        token: &str,
-        now: Timestamp,
-        idle_ms: i64,
-    ) -> Result<Option<Session>, StoreError> {
-        if let Some((session, read)) = self.entries.read().get(token)
-            && (0..Self::FRESH_MS).contains(&(now.millis() - read.millis()))
-            && session.expires > now
-        {
-            return Ok(Some(session.clone()));
-        }
-        let session = store.session(token, now, idle_ms).await?;
+    /// The value of `key` if it was read from the store less than [`Self::FRESH_MS`] ago.
+    pub fn fresh(&self, key: &str, now: Timestamp) -> Option<V> {
+        self.entries
+            .read()
+            .get(key)
+            .filter(|(_, read)| (0..Self::FRESH_MS).contains(&(now.millis() - read.millis())))
+            .map(|(v, _)| v.clone())
+    }
+
+    /// Remembers what the store said of `key` at `now` (`None`: nothing, so nothing is kept).
+    pub fn remember(&self, key: &str, value: Option<&V>, now: Timestamp) {
         let mut entries = self.entries.write();
-        match &session {
-            Some(s) => {
+        match value {
+            Some(v) => {
                 if entries.len() >= Self::MAX_ENTRIES {
                     entries.clear();
                 }
-                entries.insert(token.to_string(), (s.clone(), now));
+                entries.insert(key.to_string(), (v.clone(), now));
             }
             None => {
-                entries.remove(token);
+                entries.remove(key);
             }
         }
-        Ok(session)
     }
 
-    /// Forgets a token at once (its session was ended on this replica).
-    pub fn forget(&self, token: &str) {
-        self.entries.write().remove(token);
+    /// Forgets `key` at once (its session was ended, its token revoked, on this replica).
+    pub fn forget(&self, key: &str) {
+        self.entries.write().remove(key);
     }
 }

@@ -63,6 +63,30 @@ fn name(field: &'static str, value: &str, lang: Lang) -> Result<Name, ApiError> 
     Name::parse(value).map_err(|p| invalid_name(field, value, p, lang))
 }
 
+/// `POST …/users/{u}/tokens` and `POST …/service-accounts/{sa}/keys`: the command. A token
+/// without `expires_at` gets `default_expiry`.
+pub fn create_token(
+    owner: PrincipalId,
+    req: &api::CreateTokenRequest,
+    default_expiry: Option<Timestamp>,
+    lang: Lang,
+) -> Result<Command, ApiError> {
+    let expires_at = match &req.expires_at {
+        Some(t) => Some(Timestamp::parse(t).ok_or_else(|| invalid("expires_at", lang))?),
+        None => default_expiry,
+    };
+    Ok(Command::CreateToken {
+        owner: PrincipalRef::Id(owner),
+        name: name("name", &req.name, lang)?,
+        narrowing: req
+            .statements
+            .as_deref()
+            .map(|list| statements(list, lang))
+            .transpose()?,
+        expires_at,
+    })
+}
+
 /// A node or resource named in a body.
 pub fn target(field: &str, value: &str, lang: Lang) -> Result<TargetRef, ApiError> {
     TargetRef::parse(value).ok_or_else(|| unknown_reference(field, lang))

@@ -5,8 +5,8 @@ use canopy_api as api;
 use canopy_core::action::{ActionClass, Catalog, Effect, Statement};
 use canopy_core::engine::OrgEngine;
 use canopy_core::model::{
-    Binding, Conditions, Guardrail, Limits, ManualMode, Membership, Node, NodeKind, Object, Org,
-    Policy, Resource, Role, Scope, User,
+    ApiToken, Binding, Conditions, Guardrail, Limits, ManualMode, Membership, Node, NodeKind,
+    Object, Org, Policy, Resource, Role, Scope, User,
 };
 use serde_json::Value;
 
@@ -38,6 +38,26 @@ pub fn object(engine: &OrgEngine, o: &Object, revision: Option<u64>) -> Value {
         Object::Role(r) => json(serde_json::to_value(role(r, revision))),
         Object::Binding(b) => json(serde_json::to_value(binding(engine, b, revision))),
         Object::Guardrail(g) => json(serde_json::to_value(guardrail(engine, g, revision))),
+        Object::Token(t) => json(serde_json::to_value(token(engine, t, revision))),
+    }
+}
+
+/// An API token or service-account key (never its secret).
+pub fn token(engine: &OrgEngine, t: &ApiToken, revision: Option<u64>) -> api::TokenView {
+    api::TokenView {
+        id: t.id.to_string(),
+        name: t.name.to_string(),
+        owner: t.owner.to_string(),
+        owner_ref: engine
+            .reference_of(&t.owner)
+            .unwrap_or_else(|| t.owner.to_string()),
+        statements: t
+            .narrowing
+            .as_ref()
+            .map(|list| list.iter().map(statement).collect()),
+        expires_at: t.expires_at.map(|e| e.to_string()),
+        created_at: t.created_at.to_string(),
+        revision,
     }
 }
 

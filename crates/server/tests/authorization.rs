@@ -28,6 +28,8 @@ const WRITE_IN: Expect = [401, 404, 200, 403, 403, 404, 200];
 const WRITE_OUT: Expect = [401, 404, 403, 403, 403, 404, 200];
 /// What only the viewer, acting on themself, may do.
 const SELF_ONLY: Expect = [401, 404, 403, 403, 200, 404, 403];
+/// What the viewer may do to themself, and an administrator to anyone.
+const SELF_OR_ADMIN: Expect = [401, 404, 403, 403, 200, 404, 200];
 /// Organisation management that only instance administrators do, on acme's URL.
 const INSTANCE_ONLY: Expect = [401, 404, 403, 403, 403, 200, 403];
 
@@ -125,6 +127,13 @@ fn rows(f: &Fixture) -> Vec<Row> {
         r("begin_totp", "", "POST", "users/viewer/totp", None, SELF_ONLY),
         r("confirm_totp", "", "POST", "users/viewer/totp/confirm", j(json!({"code": "000000"})), SELF_ONLY),
         r("remove_totp", "", "DELETE", "users/viewer/totp", None, [401, 404, 403, 403, 422, 404, 422]),
+        // API tokens: a user makes their own; keys need iam.serviceaccount.write.
+        r("create_user_token", "", "POST", "users/viewer/tokens", j(json!({"name": "new"})), SELF_ONLY),
+        r("list_user_tokens", "", "GET", "users/viewer/tokens", None, READ_OUT),
+        r("revoke_user_token", "", "DELETE", format!("users/viewer/tokens/{}", f.id("token:viewer")), None, SELF_OR_ADMIN),
+        r("create_sa_key", "", "POST", "service-accounts/robot/keys", j(json!({"name": "new"})), WRITE_OUT),
+        r("list_sa_keys", "", "GET", "service-accounts/robot/keys", None, READ_OUT),
+        r("revoke_sa_key", "", "DELETE", format!("service-accounts/robot/keys/{}", f.id("key:robot")), None, WRITE_OUT),
         // Organisations: members see their own (if they may read it), instance admins all.
         r("list_orgs", "", "GET", "/v1/orgs", None, [401, 200, 200, 200, 200, 200, 200]),
         r("create_org", "", "POST", "/v1/orgs", j(json!({"name": "neworg", "admin": {"username": "boss", "password": PASSWORD}})),

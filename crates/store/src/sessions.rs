@@ -307,3 +307,19 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// API tokens: their hashes are credentials of the token (`principal_id` = its `tok_…` ID, kind
+/// `token`), written and deleted with the changes that create and revoke them.
+impl Store {
+    /// The organisation of the token `id` whose whole text hashes to `hash`, if it exists.
+    pub async fn token_org(&self, id: &str, hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT org_id FROM credentials WHERE principal_id = $1 AND kind = 'token' \
+             AND secret = $2",
+        )
+        .bind(id)
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}

@@ -27,6 +27,7 @@ pub(crate) fn object_row(obj: &Object) -> (String, &'static str) {
         Object::Role(r) => (format!("role/{}", r.id), "role"),
         Object::Binding(b) => (format!("binding/{}", b.id), "binding"),
         Object::Guardrail(g) => (format!("guardrail/{}", g.id), "guardrail"),
+        Object::Token(t) => (format!("token/{}", t.id), "token"),
     }
 }
 
@@ -41,6 +42,7 @@ pub(crate) fn key_row(key: &ObjectKey) -> String {
         ObjectKey::Role(id) => format!("role/{id}"),
         ObjectKey::Binding(id) => format!("binding/{id}"),
         ObjectKey::Guardrail(id) => format!("guardrail/{id}"),
+        ObjectKey::Token(id) => format!("token/{id}"),
     }
 }
 
@@ -99,6 +101,7 @@ pub(crate) async fn write_org(
                     Object::Role(r) => to_json(r)?,
                     Object::Binding(b) => to_json(b)?,
                     Object::Guardrail(g) => to_json(g)?,
+                    Object::Token(t) => to_json(t)?,
                 };
                 upsert(tx, org, &key, kind, revision, value).await?;
             }
@@ -116,10 +119,15 @@ pub(crate) async fn write_org(
                     .bind(key_row(key))
                     .execute(&mut **tx)
                     .await?;
-                // A principal's secrets go with it.
-                if let ObjectKey::Principal(id) = key {
+                // A principal's secrets go with it, and a token's hash with the token.
+                let owner = match key {
+                    ObjectKey::Principal(id) => Some(id.as_str()),
+                    ObjectKey::Token(id) => Some(id.as_str()),
+                    _ => None,
+                };
+                if let Some(owner) = owner {
                     sqlx::query("DELETE FROM credentials WHERE principal_id = $1")
-                        .bind(id.as_str())
+                        .bind(owner)
                         .execute(&mut **tx)
                         .await?;
                 }
@@ -180,7 +188,7 @@ pub(crate) const PAGE: i64 = 10_000;
 
 /// The key ranges of an organisation's objects (after its `org` row), in the order the engine
 /// takes them: everything an object refers to comes before it. Bounds are exclusive.
-const RANGES: [(&str, &str); 8] = [
+const RANGES: [(&str, &str); 9] = [
     ("catalof", "catalog0"),
     ("node/", "node0"),
     ("resource/", "resource0"),
@@ -189,6 +197,7 @@ const RANGES: [(&str, &str); 8] = [
     ("role/", "role0"),
     ("binding/", "binding0"),
     ("guardrail/", "guardrail0"),
+    ("token/", "token0"),
 ];
 
 /// An object row as an object.
@@ -205,6 +214,7 @@ fn object_of(org: &str, kind: &str, v: &str) -> Result<Object, StoreError> {
         "role" => Object::Role(parse(org, kind, v)?),
         "binding" => Object::Binding(parse(org, kind, v)?),
         "guardrail" => Object::Guardrail(parse(org, kind, v)?),
+        "token" => Object::Token(parse(org, kind, v)?),
         other => {
             return Err(StoreError::corrupt(format!(
                 "unknown object kind {other:?} in {org}"

@@ -233,7 +233,7 @@ impl Store {
         Ok(())
     }
 
-    /// Every credential belongs to a principal that exists.
+    /// Every credential belongs to a principal or a token that exists.
     async fn check_secrets(
         &self,
         replayed: &Installation,
@@ -249,6 +249,7 @@ impl Store {
                     let m = e.model();
                     m.users.keys().any(|u| u.as_str() == owner)
                         || m.service_accounts.keys().any(|s| s.as_str() == owner)
+                        || m.tokens.keys().any(|t| t.as_str() == owner)
                 });
             if !known {
                 report
@@ -287,6 +288,8 @@ fn first_difference(
         Some("bindings")
     } else if a.guardrails != b.guardrails {
         Some("guardrails")
+    } else if a.tokens != b.tokens {
+        Some("tokens")
     } else {
         None
     }

@@ -115,6 +115,8 @@ pub enum SecretOwner {
     Id(PrincipalId),
     /// The user (or instance administrator) of this username that the same request creates.
     Created(Name),
+    /// The API token that the same request creates (its hash).
+    CreatedToken,
 }
 
 /// A change to a secret that goes with a request (never into the log).
@@ -583,6 +585,13 @@ fn resolve_secrets(
         .map(|op| {
             let owner = match &op.owner {
                 SecretOwner::Id(id) => Some(id.to_string()),
+                SecretOwner::CreatedToken => match effects {
+                    Effects::Org { writes, .. } => writes.iter().find_map(|w| match w {
+                        Write::Put(Object::Token(t)) => Some(t.id.to_string()),
+                        _ => None,
+                    }),
+                    Effects::Instance { .. } => None,
+                },
                 SecretOwner::Created(username) => match effects {
                     Effects::Org { writes, .. } => writes.iter().find_map(|w| match w {
                         Write::Put(Object::User(u)) if &u.username == username => {

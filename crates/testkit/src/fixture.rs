@@ -194,6 +194,21 @@ impl Fixture {
             f.tokens
                 .insert(who, http.login(Some("acme"), name, PASSWORD).await?);
         }
+        // An API token of the viewer's and a key of the robot's, to revoke.
+        let token = step(
+            Who::Viewer,
+            "POST",
+            "/v1/orgs/acme/users/viewer/tokens",
+            json!({"name": "laptop"}),
+        );
+        let key = step(
+            Who::OrgAdmin,
+            "POST",
+            "/v1/orgs/acme/service-accounts/robot/keys",
+            json!({"name": "deploy"}),
+        );
+        f.run(vec![keep(token, "token:viewer"), keep(key, "key:robot")])
+            .await?;
         Ok(f)
     }
 

@@ -10,6 +10,8 @@ use canopy_api::{
 use clap::{Subcommand, ValueEnum};
 
 use super::http::{Query, seg};
+use serde_json::Value;
+
 use super::{Change, Ctx, DeleteArgs, Error, Paging, input};
 
 /// `canopy user …`. Users are named by username or ID.
@@ -188,6 +190,31 @@ pub enum SaCommand {
         #[command(flatten)]
         change: Change,
     },
+    /// Create a key for a service account; prints its secret (once).
+    KeyCreate {
+        /// The service account's name or ID.
+        sa: String,
+        /// What to call the key.
+        name: String,
+        #[command(flatten)]
+        options: TokenArgs,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// List a service account's keys (never their secrets).
+    Keys {
+        /// The service account's name or ID.
+        sa: String,
+    },
+    /// Revoke a service account's key.
+    KeyRevoke {
+        /// The service account's name or ID.
+        sa: String,
+        /// The key's ID (`tok_…`).
+        key: String,
+        #[command(flatten)]
+        change: Change,
+    },
     /// Delete a service account.
     Delete {
         /// Its name or ID.
@@ -234,7 +261,125 @@ pub async fn sa(ctx: &Ctx, command: SaCommand) -> Result<ExitCode, Error> {
             .await
         }
         SaCommand::Delete { sa, delete } => ctx.delete(&at(&sa)?, &delete).await,
+        SaCommand::KeyCreate {
+            sa,
+            name,
+            options,
+            change,
+        } => {
+            let body = options.request(name)?;
+            let url = format!("{}/keys", at(&sa)?);
+            ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
+                .await
+        }
+        SaCommand::Keys { sa } => token_list(ctx, &format!("{}/keys", at(&sa)?)).await,
+        SaCommand::KeyRevoke { sa, key, change } => {
+            let url = format!("{}/keys/{}", at(&sa)?, seg(&key));
+            ctx.change("DELETE", &url, Query::new(), change.dry_run, None)
+                .await
+        }
     }
+}
+
+/// `canopy token …`: a user's personal API tokens.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for yourself; prints its secret (once).
+    Create {
+        /// Your username or ID.
+        user: String,
+        /// What to call it.
+        name: String,
+        #[command(flatten)]
+        options: TokenArgs,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// List a user's tokens (never their secrets).
+    List {
+        /// The username or ID.
+        user: String,
+    },
+    /// Revoke a token: refused everywhere within a second.
+    Revoke {
+        /// The username or ID.
+        user: String,
+        /// The token's ID (`tok_…`). (Not named `token`: that is the global `--token`.)
+        id: String,
+        #[command(flatten)]
+        change: Change,
+    },
+}
+
+/// What a new token or key may do, and until when.
+#[derive(clap::Args, Debug)]
+pub struct TokenArgs {
+    /// When it stops working (RFC 3339) [default: 90 days for a personal token, never for a key].
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Narrow it to actions matching this pattern (repeatable).
+    #[arg(long = "allow")]
+    allow: Vec<String>,
+    /// Narrow it to actions of this class: read, operate, configure, admin (repeatable).
+    #[arg(long = "allow-class")]
+    allow_class: Vec<String>,
+}
+
+impl TokenArgs {
+    fn request(self, name: String) -> Result<Value, Error> {
+        let narrowed = !self.allow.is_empty() || !self.allow_class.is_empty();
+        let mut body = serde_json::json!({"name": name});
+        if let Some(t) = self.expires_at {
+            body["expires_at"] = Value::String(t);
+        }
+        if narrowed {
+            body["statements"] = serde_json::json!([
+                {"effect": "allow", "actions": self.allow, "classes": self.allow_class}
+            ]);
+        }
+        Ok(body)
+    }
+}
+
+/// `canopy token …`.
+pub async fn token(ctx: &Ctx, command: TokenCommand) -> Result<ExitCode, Error> {
+    let at = |user: &str, rest: &str| ctx.url(&[], &format!("/users/{}/tokens{rest}", seg(user)));
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            options,
+            change,
+        } => {
+            let body = options.request(name)?;
+            ctx.change(
+                "POST",
+                &at(&user, "")?,
+                Query::new(),
+                change.dry_run,
+                Some(&body),
+            )
+            .await
+        }
+        TokenCommand::List { user } => token_list(ctx, &at(&user, "")?).await,
+        TokenCommand::Revoke { user, id, change } => {
+            let url = at(&user, &format!("/{}", seg(&id)))?;
+            ctx.change("DELETE", &url, Query::new(), change.dry_run, None)
+                .await
+        }
+    }
+}
+
+/// Prints a listing of tokens or keys.
+async fn token_list(ctx: &Ctx, url: &str) -> Result<ExitCode, Error> {
+    let columns = [
+        ("NAME", "/name"),
+        ("ID", "/id"),
+        ("EXPIRES", "/expires_at"),
+        ("CREATED", "/created_at"),
+    ];
+    ctx.list(url, Query::new(), &Paging::default(), &columns)
+        .await
 }
 
 /// `canopy totp …`: a user's TOTP second factor.

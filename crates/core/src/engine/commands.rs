@@ -10,7 +10,7 @@ use super::index::{Ix, ROOT, Standing, Tx};
 use crate::action::{Effect, Statement};
 use crate::command::{Command, MemberEntries, MemberEntry, PrincipalRef, TargetRef};
 use crate::error::{CommandError, LimitKind, ObjectKind, Rule};
-use crate::ids::{BindingId, Clock, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId};
+use crate::ids::{BindingId, Clock, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId, TokenId};
 use crate::model::*;
 use crate::name::Name;
 use crate::time::Timestamp;
@@ -469,6 +469,68 @@ impl OrgEngine {
                     permit,
                     vec![Write::Delete(ObjectKey::Guardrail(slot.id.clone()))],
                 ))
+            }
+            Command::CreateToken {
+                owner,
+                name,
+                narrowing,
+                expires_at,
+            } => {
+                let p = self
+                    .resolve_principal(owner)
+                    .ok_or_else(|| not_found(ObjectKind::Subject, owner))?;
+                let permit = match self.ix.principals[p as usize].kind {
+                    PrincipalKind::User => az.require_self(p)?,
+                    PrincipalKind::ServiceAccount => {
+                        az.require("iam.serviceaccount.write", self.root())?
+                    }
+                    PrincipalKind::Group => return Err(CommandError::Rule(Rule::TokenOfAGroup)),
+                };
+                if let Some(statements) = narrowing {
+                    self.check_statements(statements)?;
+                }
+                if expires_at.is_some_and(|e| e <= now) {
+                    return Err(CommandError::Rule(Rule::AlreadyExpired));
+                }
+                let owner = self.principal_id(p);
+                let key = name.confusable_key();
+                if let Some(other) = self
+                    .model
+                    .tokens
+                    .values()
+                    .find(|t| t.owner == owner && t.name.confusable_key() == key)
+                {
+                    name_clash(ObjectKind::Token, name, &other.name)?;
+                }
+                let t = ApiToken {
+                    id: TokenId::fresh("tok", clock),
+                    owner,
+                    name: name.clone(),
+                    narrowing: narrowing.clone(),
+                    expires_at: *expires_at,
+                    created_at: now,
+                };
+                Ok((permit, vec![Write::Put(Object::Token(t))]))
+            }
+            Command::DeleteToken { token } => {
+                let t = self
+                    .model
+                    .tokens
+                    .get(token)
+                    .ok_or_else(|| not_found(ObjectKind::Token, token.as_str()))?;
+                let p = self
+                    .ix
+                    .prin_ix
+                    .get(t.owner.as_str())
+                    .copied()
+                    .ok_or_else(|| not_found(ObjectKind::Token, token.as_str()))?;
+                let permit = match self.ix.principals[p as usize].kind {
+                    PrincipalKind::ServiceAccount => {
+                        az.require("iam.serviceaccount.write", self.root())?
+                    }
+                    _ => az.require_self_or(p, "iam.user.write")?,
+                };
+                Ok((permit, vec![Write::Delete(ObjectKey::Token(token.clone()))]))
             }
         }
     }
@@ -1103,11 +1165,19 @@ impl OrgEngine {
                 dependents,
             });
         }
-        let mut writes: Vec<Write> = slot
-            .bindings
-            .iter()
-            .map(|&b| Write::Delete(ObjectKey::Binding(self.ix.bindings[b as usize].id.clone())))
+        // The principal's own tokens go with it, as its other credentials do.
+        let mut writes: Vec<Write> = self
+            .model
+            .tokens
+            .values()
+            .filter(|t| t.owner == slot.id)
+            .map(|t| Write::Delete(ObjectKey::Token(t.id.clone())))
             .collect();
+        writes.extend(
+            slot.bindings.iter().map(|&b| {
+                Write::Delete(ObjectKey::Binding(self.ix.bindings[b as usize].id.clone()))
+            }),
+        );
         writes.extend(
             entries
                 .into_iter()

@@ -189,6 +189,8 @@ impl OrgEngine {
                         self.touch_subjects(m, region);
                     }
                 }
+                // A token changes no one's access: its owner's holds either way.
+                ObjectKey::Token(_) => {}
                 ObjectKey::Guardrail(id) => {
                     if let Some(&g) = ix.guard_ix.get(id.as_str()) {
                         region.roots.insert(Tx::Node(ix.guards[g as usize].node));

@@ -155,6 +155,15 @@ impl<'e> Authz<'e> {
         }
     }
 
+    /// Only the user themself (their personal tokens).
+    pub fn require_self(&self, user: Ix) -> Result<Permit, CommandError> {
+        if self.subject == Some(user) {
+            Ok(Permit(()))
+        } else {
+            Err(CommandError::Rule(Rule::OwnTokensOnly))
+        }
+    }
+
     /// A user acting on their own credentials.
     pub fn require_self_or(&self, user: Ix, action: &str) -> Result<Permit, CommandError> {
         if self.subject == Some(user) {
@@ -218,10 +227,13 @@ impl OrgEngine {
             return None;
         }
         let policy = &self.model.org.policy;
-        if policy.mfa_required && !actor.ctx.mfa {
+        // Service accounts have no second factor: the MFA rules are for people.
+        let person =
+            matches!(&actor.kind, ActorKind::Subject(id) if id.kind() == PrincipalKind::User);
+        if person && policy.mfa_required && !actor.ctx.mfa {
             return Some(PolicyRefusal::MfaRequired);
         }
-        if policy.mfa_required && policy.passkeys_only && !actor.passkey {
+        if person && policy.mfa_required && policy.passkeys_only && !actor.passkey {
             return Some(PolicyRefusal::PasskeyRequired);
         }
         let from_allowed = |ip| policy.admin_source_cidrs.iter().any(|n| n.contains(&ip));

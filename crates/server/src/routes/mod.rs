@@ -14,6 +14,7 @@ pub mod plans;
 pub mod resources;
 pub mod roles;
 pub mod service_accounts;
+pub mod tokens;
 pub mod totp;
 pub mod users;
 pub mod watch;
