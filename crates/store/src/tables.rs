@@ -106,6 +106,7 @@ pub(crate) async fn write_org(
                 for statement in [
                     "DELETE FROM objects WHERE org_id = $1",
                     "DELETE FROM credentials WHERE org_id = $1",
+                    "DELETE FROM devices WHERE org_id = $1",
                 ] {
                     sqlx::query(statement).bind(org).execute(&mut **tx).await?;
                 }
@@ -116,12 +117,17 @@ pub(crate) async fn write_org(
                     .bind(key_row(key))
                     .execute(&mut **tx)
                     .await?;
-                // A principal's secrets go with it.
+                // A principal's secrets and known devices go with it.
                 if let ObjectKey::Principal(id) = key {
-                    sqlx::query("DELETE FROM credentials WHERE principal_id = $1")
-                        .bind(id.as_str())
-                        .execute(&mut **tx)
-                        .await?;
+                    for statement in [
+                        "DELETE FROM credentials WHERE principal_id = $1",
+                        "DELETE FROM devices WHERE principal_id = $1",
+                    ] {
+                        sqlx::query(statement)
+                            .bind(id.as_str())
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                 }
             }
         }

@@ -115,6 +115,9 @@ pub enum SecretOwner {
     Id(PrincipalId),
     /// The user (or instance administrator) of this username that the same request creates.
     Created(Name),
+    /// The organisation the request changes or creates (its webhook signing secret), stored
+    /// under the organisation's ID.
+    Org,
 }
 
 /// A change to a secret that goes with a request (never into the log).
@@ -516,8 +519,8 @@ struct ResolvedSecret {
     value: Option<String>,
 }
 
-/// Finds whom each secret belongs to: an ID as given, or the user (or instance administrator)
-/// the change creates under that username.
+/// Finds whom each secret belongs to: an ID as given, the user (or instance administrator) the
+/// change creates under that username, or the organisation the change is about.
 fn resolve_secrets(
     effects: &Effects,
     ops: &[SecretOp],
@@ -529,6 +532,7 @@ fn resolve_secrets(
         .map(|op| {
             let owner = match &op.owner {
                 SecretOwner::Id(id) => Some(id.to_string()),
+                SecretOwner::Org => effects.org().map(|o| o.to_string()),
                 SecretOwner::Created(username) => match effects {
                     Effects::Org { writes, .. } => writes.iter().find_map(|w| match w {
                         Write::Put(Object::User(u)) if &u.username == username => {
