@@ -146,6 +146,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             let session_minutes = session_minutes
                 .or(file.session_minutes)
                 .unwrap_or(DEFAULT_SESSION_MINUTES);
+            let smtp = file.smtp.as_ref().map(|s| s.config()).transpose()?;
             if demo {
                 demo::setup(&store).await?;
             }
@@ -155,6 +156,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 audit_key: store.audit_key(false)?,
                 session_lifetime: Duration::from_secs(session_minutes * 60),
                 min_revision_wait: Duration::from_secs(5),
+                smtp,
             };
             canopy_server::serve(config, shutdown_signal(), |addr| {
                 println!("{}", messages::listening(addr, Lang::En));

@@ -46,7 +46,8 @@ pub struct Caller {
     pub lang: Lang,
 }
 
-fn source_ip(parts: &Parts) -> Option<IpAddr> {
+/// The client's address (IPv4-mapped IPv6 as IPv4), if the connection's is known.
+pub(crate) fn source_ip(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -99,15 +100,19 @@ impl FromRequestParts<App> for Caller {
 }
 
 /// A bearer token for a user of an organisation, or for an instance administrator (`org`
-/// omitted). Every failure answers the same 401.
+/// omitted). Every failure answers the same 401. A user's login renews its browser's device
+/// cookie and may send login notices (privileged, break-glass, new device).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginRequest,
-    responses((status = 200, description = "A bearer token", body = LoginResponse)))]
+    responses((status = 200, description = "A bearer token", body = LoginResponse,
+        headers(("Set-Cookie" = String,
+            description = "For a user of an organisation: `canopy_device`, the browser's long-lived device cookie")))))]
 pub async fn login(
     State(app): State<App>,
     Language(lang): Language,
+    browser: crate::notify::Browser,
     crate::body::Json(req): crate::body::Json<LoginRequest>,
-) -> Result<axum::Json<LoginResponse>, ApiError> {
+) -> Result<(axum::http::HeaderMap, axum::Json<LoginResponse>), ApiError> {
     let bad = || ApiError::new("unauthenticated", messages::bad_login(lang));
     // Who, as the engines know them: (organisation, principal ID), if it exists and is enabled.
     let who: Option<(Option<OrgId>, PrincipalId)> = {
@@ -145,7 +150,7 @@ pub async fn login(
         .create_session(
             &token,
             &Session {
-                org: org.map(|o| o.to_string()),
+                org: org.as_ref().map(|o| o.to_string()),
                 principal: id.to_string(),
                 username: req.username,
                 created: now,
@@ -154,8 +159,15 @@ pub async fn login(
         )
         .await
         .map_err(|e| ApiError::store(&e, lang))?;
-    Ok(axum::Json(LoginResponse {
-        token,
-        expires_at: expires.to_string(),
-    }))
+    let headers = match &org {
+        Some(org) => crate::notify::after_login(&app, &browser, org, &id).await,
+        None => Default::default(),
+    };
+    Ok((
+        headers,
+        axum::Json(LoginResponse {
+            token,
+            expires_at: expires.to_string(),
+        }),
+    ))
 }

@@ -7,6 +7,7 @@ pub mod body;
 pub mod credentials;
 pub mod local;
 pub mod messages;
+pub mod notify;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -44,6 +45,8 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// How long a read waits for `Canopy-Min-Revision`.
     pub min_revision_wait: Duration,
+    /// The SMTP server that login notices are e-mailed through (none: they are not e-mailed).
+    pub smtp: Option<notify::SmtpConfig>,
 }
 
 /// Why the server could not start or stopped.
@@ -266,6 +269,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
+    let clock = Arc::new(SystemClock);
+    let notifier =
+        notify::Notifier::new(config.smtp.as_ref(), clock.clone()).map_err(ServerError::Invalid)?;
     let _lock = lock_data_dir(&config.location)?;
     let store = Store::open(&config.location).await?;
     store.require_current_schema().await?;
@@ -275,7 +281,6 @@ pub async fn serve(
         Location::Database(url) => Some(url.clone()),
         Location::Data(_) => None,
     };
-    let clock = Arc::new(SystemClock);
     let writer = Writer::start(
         store.clone(),
         shared.clone(),
@@ -291,6 +296,7 @@ pub async fn serve(
         session_lifetime: config.session_lifetime,
         min_revision_wait: config.min_revision_wait,
         sessions: Default::default(),
+        notifier,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

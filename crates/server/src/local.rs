@@ -42,6 +42,7 @@ impl LocalServer {
             audit_key,
             session_lifetime: Duration::from_secs(3600),
             min_revision_wait: Duration::from_secs(1),
+            smtp: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, listening) = oneshot::channel::<SocketAddr>();

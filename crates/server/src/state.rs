@@ -26,6 +26,8 @@ pub struct App {
     pub min_revision_wait: Duration,
     /// Sessions recently read from the store.
     pub sessions: Arc<SessionCache>,
+    /// Delivers login notifications.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// Sessions recently read from the store, so that a request does not cost a database round

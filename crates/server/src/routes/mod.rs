@@ -178,6 +178,19 @@ pub async fn perform(
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
+    perform_with_secrets(app, caller, request, passwords, Vec::new(), dry_run, expect).await
+}
+
+/// [`perform`], with secrets stored as they are given beside the hashed passwords.
+pub async fn perform_with_secrets(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    passwords: Vec<(canopy_store::SecretOwner, Option<String>)>,
+    plain: Vec<SecretOp>,
+    dry_run: bool,
+    expect: Option<Expectation>,
+) -> Result<Outcome, ApiError> {
     let lang = caller.lang;
     if dry_run {
         let diff = app
@@ -190,7 +203,8 @@ pub async fn perform(
             diff: diff_view(&diff)?,
         }));
     }
-    let mut secrets = Vec::with_capacity(passwords.len());
+    let mut secrets = Vec::with_capacity(passwords.len() + plain.len());
+    secrets.extend(plain);
     for (owner, password) in passwords {
         let value = match password {
             None => None,
@@ -233,7 +247,16 @@ pub async fn perform_in(
         org,
         commands: planned.commands,
     };
-    perform(app, caller, request, planned.passwords, dry_run, expect).await
+    perform_with_secrets(
+        app,
+        caller,
+        request,
+        planned.passwords,
+        planned.secrets,
+        dry_run,
+        expect,
+    )
+    .await
 }
 
 /// An access diff as the API shows it.

@@ -15,7 +15,8 @@ use crate::body::Json;
 use crate::messages;
 use crate::problem::ApiError;
 use crate::routes::{
-    Outcome, allowed, invalid_name, page, perform, perform_in, respond, respond_deleted, written,
+    Outcome, allowed, invalid_name, page, perform, perform_in, perform_with_secrets, respond,
+    respond_deleted, written,
 };
 use crate::state::App;
 use crate::{translate, views};
@@ -99,13 +100,26 @@ pub async fn create(
         .map(|p| translate::policy(p, lang))
         .transpose()?
         .unwrap_or_default();
+    let secrets = match &req.policy {
+        Some(p) => translate::webhook_secret(p, lang)?.into_iter().collect(),
+        None => Vec::new(),
+    };
     let request = Request::CreateOrg {
         name,
         admin: admin.clone(),
         policy,
     };
     let passwords = vec![(SecretOwner::Created(admin), Some(req.admin.password))];
-    let outcome = perform(&app, &caller, request, passwords, params.dry_run, None).await?;
+    let outcome = perform_with_secrets(
+        &app,
+        &caller,
+        request,
+        passwords,
+        secrets,
+        params.dry_run,
+        None,
+    )
+    .await?;
     let Outcome::Changed(change) = outcome else {
         return respond(&app, outcome, StatusCode::OK, |_| false);
     };
