@@ -88,7 +88,8 @@ async fn drain(rx: &mut mpsc::UnboundedReceiver<Hook>) -> Vec<(String, String)> 
             canopy_core::time::Timestamp::parse(body["time"].as_str().unwrap()).is_some(),
             "{body}"
         );
-        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        keys.sort();
         assert_eq!(
             keys,
             ["org", "source_ip", "time", "type", "user", "user_agent"],
