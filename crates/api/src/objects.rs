@@ -94,6 +94,79 @@ pub struct Policy {
     /// Networks from which admin-class actions may be performed (empty: anywhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admin_source_cidrs: Vec<String>,
+    /// Who hears of privileged, break-glass and new-device logins, and how.
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// The language of an organisation's login notices.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeLang {
+    /// Japanese (the default).
+    #[default]
+    Ja,
+    /// English.
+    En,
+}
+
+/// Login notifications (DESIGN §5): a privileged login is told to the user, a break-glass login
+/// to every organisation administrator, a login from a new device to the user — by e-mail and,
+/// when a URL is set, by a signed webhook. Written as a whole with the policy; the webhook's
+/// signing secret is write-only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Send notices by e-mail (when the instance has an SMTP server).
+    #[serde(default = "yes")]
+    pub email: bool,
+    /// Where to POST signed notices: an `http` or `https` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Write-only: a new signing secret for the webhook (at least 32 characters). Never shown;
+    /// a policy written without it keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only, min_length = 32)]
+    pub webhook_secret: Option<String>,
+    /// Read-only: whether a webhook signing secret is stored (ignored in requests).
+    #[serde(default)]
+    #[schema(read_only)]
+    pub webhook_secret_set: bool,
+    /// The language of the notices.
+    #[serde(default)]
+    pub lang: NoticeLang,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            email: true,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_secret_set: false,
+            lang: NoticeLang::Ja,
+        }
+    }
+}
+
+/// Shows everything but the secret.
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("email", &self.email)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .field("webhook_secret_set", &self.webhook_secret_set)
+            .field("lang", &self.lang)
+            .finish()
+    }
 }
 
 /// The first administrator of a new organisation.

@@ -314,15 +314,17 @@ pub(crate) async fn serve_router(
     shared: &Arc<Shared>,
     writer: &Writer,
 ) -> Result<SocketAddr, BenchError> {
+    let clock = Arc::new(SystemClock);
     let app = canopy_server::state::App {
         store: store.clone(),
         shared: shared.clone(),
         writer: writer.clone(),
-        clock: Arc::new(SystemClock),
+        clock: clock.clone(),
         auth: Default::default(),
         min_revision_wait: Duration::from_secs(5),
         sessions: Default::default(),
         tokens: Default::default(),
+        notifier: canopy_server::notify::Notifier::new(None, clock).map_err(err)?,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

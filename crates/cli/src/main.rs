@@ -168,6 +168,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 true => file.trusted_proxies.clone().unwrap_or_default(),
                 false => trusted_proxies,
             };
+            let smtp = file.smtp.as_ref().map(|s| s.config()).transpose()?;
             if demo {
                 demo::setup(&store).await?;
             }
@@ -181,6 +182,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                     trusted_proxies,
                 },
                 min_revision_wait: Duration::from_secs(5),
+                smtp,
             };
             canopy_server::serve(config, shutdown_signal(), |addr| {
                 println!("{}", messages::listening(addr, Lang::En));

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use canopy_server::notify::{SmtpConfig, SmtpSecurity};
 use canopy_store::{AuditKey, Location, StoreError};
 use clap::Args;
 
@@ -50,6 +51,54 @@ pub struct ConfigFile {
     pub session_idle_minutes: Option<u64>,
     /// `serve`: the load balancers and reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    /// `serve`: the SMTP server that login notices are e-mailed through.
+    pub smtp: Option<SmtpFile>,
+}
+
+/// `smtp:` in the configuration file. The password is read from a file.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `starttls`, `tls`, or `none` (a loopback host only).
+    pub security: SmtpSecurity,
+    /// The sender of every notice.
+    pub from: String,
+    /// The user to authenticate as.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding its password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl SmtpFile {
+    /// The server's SMTP settings, with the password read from its file; refused in one line
+    /// if they cannot work or would send mail in clear over the network.
+    pub fn config(&self) -> Result<SmtpConfig, String> {
+        let password = match &self.password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("smtp.password_file: {}: {e}", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let config = SmtpConfig {
+            host: self.host.clone(),
+            port: self.port,
+            security: self.security,
+            from: self.from.clone(),
+            username: self.username.clone(),
+            password,
+        };
+        config.check()?;
+        Ok(config)
+    }
 }
 
 impl ConfigFile {

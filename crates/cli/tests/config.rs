@@ -109,3 +109,44 @@ fn the_database_url_can_come_from_a_file() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("the schema is at version"), "{out}");
 }
+
+#[test]
+fn smtp_in_clear_is_refused_unless_the_server_is_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("canopy.yaml");
+    let smtp = |host: &str, extra: &str| {
+        format!(
+            "data: {}\nlisten: 127.0.0.1:0\nsmtp:\n  host: {host}\n  port: 25\n  security: none\n  from: Canopy <canopy@example.jp>\n{extra}",
+            data.display()
+        )
+    };
+    std::fs::write(&config, smtp("mail.example.jp", "")).unwrap();
+    let serve = args(&["serve", "--demo", "--config", path(&config)]);
+    let (code, out) = run(&binary(), &serve).unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert!(
+        out.contains("security: none") && out.contains("`mail.example.jp`"),
+        "{out}"
+    );
+    assert!(!data.exists(), "refused before the demo was set up");
+
+    // A typo inside `smtp` is refused like any other; so is a password file that is not there.
+    std::fs::write(&config, smtp("127.0.0.1", "  pasword_file: /nowhere\n")).unwrap();
+    let (code, out) = run(&binary(), &serve).unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("unknown field `pasword_file`"), "{out}");
+    std::fs::write(
+        &config,
+        smtp(
+            "127.0.0.1",
+            "  username: canopy\n  password_file: /nowhere\n",
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&binary(), &serve).unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert!(out.contains("smtp.password_file: /nowhere"), "{out}");
+}

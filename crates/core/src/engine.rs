@@ -11,6 +11,7 @@ mod explain;
 mod guard;
 mod index;
 mod lookup;
+mod privilege;
 
 use smallvec::SmallVec;
 

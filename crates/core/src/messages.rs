@@ -3,8 +3,9 @@
 use crate::error::{CommandError, LimitKind, ObjectKind, PolicyRefusal, QueryError, Rule};
 use crate::name::NameProblem;
 
-/// A language a message can be given in.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// A language a message can be given in (`en`, `ja` where it is stored or sent).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// English.
     #[default]

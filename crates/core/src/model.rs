@@ -97,6 +97,57 @@ pub struct Policy {
     /// Source addresses from which admin-class actions may be performed (empty: anywhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admin_source_cidrs: Vec<IpNet>,
+    /// Who hears of privileged, break-glass and new-device logins, and how (§5). Left out of
+    /// the stored form while it is the default, so that older policies read and write alike.
+    #[serde(default, skip_serializing_if = "Notifications::is_default")]
+    pub notifications: Notifications,
+}
+
+/// How an organisation is told of privileged, break-glass and new-device logins (DESIGN §5).
+/// The webhook's signing secret is not here: it lives only in the credentials table, and the
+/// model records only that it is set.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Send notices by e-mail (when the instance has an SMTP server configured).
+    #[serde(default = "yes")]
+    pub email: bool,
+    /// Where to POST signed notices (an `http` or `https` URL), if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// A webhook signing secret is stored for the organisation. Once set it stays set: a policy
+    /// written without a new secret keeps the stored one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub webhook_secret_set: bool,
+    /// The language of the notices.
+    #[serde(default = "japanese")]
+    pub lang: crate::messages::Lang,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn japanese() -> crate::messages::Lang {
+    crate::messages::Lang::Ja
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            email: true,
+            webhook_url: None,
+            webhook_secret_set: false,
+            lang: japanese(),
+        }
+    }
+}
+
+impl Notifications {
+    /// Whether these are the settings of a policy that says nothing about notifications.
+    pub fn is_default(&self) -> bool {
+        self == &Notifications::default()
+    }
 }
 
 /// An organisation: the tenant, and the root node of its tree.

@@ -764,6 +764,7 @@ fn the_policy_rules_the_admin_class_actions_of_the_callers_own_requests() {
             mfa_required: mfa,
             passkeys_only,
             admin_source_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+            ..Policy::default()
         }),
     };
 

@@ -306,16 +306,21 @@ async fn audit(
 
 /// A bearer token for a user of an organisation, or for an instance administrator (`org`
 /// omitted). Every failure answers the same 401; after repeated failures for the account or
-/// from the address, 429 with `Retry-After` (before the password is even looked at).
+/// from the address, 429 with `Retry-After` (before the password is even looked at). A user's
+/// login renews its browser's device cookie and may send login notices (privileged, break-glass,
+/// new device).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginRequest,
-    responses((status = 200, description = "A bearer token", body = LoginResponse)))]
+    responses((status = 200, description = "A bearer token", body = LoginResponse,
+        headers(("Set-Cookie" = String,
+            description = "For a user of an organisation: `canopy_device`, the browser's long-lived device cookie")))))]
 pub async fn login(
     State(app): State<App>,
     Language(lang): Language,
     ClientAddr(source): ClientAddr,
+    browser: crate::notify::Browser,
     crate::body::Json(req): crate::body::Json<LoginRequest>,
-) -> Result<axum::Json<LoginResponse>, ApiError> {
+) -> Result<(axum::http::HeaderMap, axum::Json<LoginResponse>), ApiError> {
     let bad = || ApiError::new("unauthenticated", messages::bad_login(lang));
     let now = app.clock.now();
     // Who, as the engines know them: the organisation (if it exists), and the principal if it
@@ -492,10 +497,17 @@ pub async fn login(
         }),
     )
     .await;
-    Ok(axum::Json(LoginResponse {
-        token,
-        expires_at: session.expires.to_string(),
-    }))
+    let headers = match &org {
+        Some(org) => crate::notify::after_login(&app, &browser, org, &id).await,
+        None => Default::default(),
+    };
+    Ok((
+        headers,
+        axum::Json(LoginResponse {
+            token,
+            expires_at: session.expires.to_string(),
+        }),
+    ))
 }
 
 /// Whether the user has enrolled TOTP (the model knows; the secret is in the store).

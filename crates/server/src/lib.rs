@@ -7,6 +7,7 @@ pub mod body;
 pub mod credentials;
 pub mod local;
 pub mod messages;
+pub mod notify;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -45,6 +46,8 @@ pub struct Config {
     pub auth: state::AuthSettings,
     /// How long a read waits for `Canopy-Min-Revision`.
     pub min_revision_wait: Duration,
+    /// The SMTP server that login notices are e-mailed through (none: they are not e-mailed).
+    pub smtp: Option<notify::SmtpConfig>,
 }
 
 /// Why the server could not start or stopped.
@@ -267,6 +270,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
+    let clock = Arc::new(SystemClock);
+    let notifier =
+        notify::Notifier::new(config.smtp.as_ref(), clock.clone()).map_err(ServerError::Invalid)?;
     let _lock = lock_data_dir(&config.location)?;
     let store = Store::open(&config.location).await?;
     store.require_current_schema().await?;
@@ -276,7 +282,6 @@ pub async fn serve(
         Location::Database(url) => Some(url.clone()),
         Location::Data(_) => None,
     };
-    let clock = Arc::new(SystemClock);
     let writer = Writer::start(
         store.clone(),
         shared.clone(),
@@ -293,6 +298,7 @@ pub async fn serve(
         min_revision_wait: config.min_revision_wait,
         sessions: Default::default(),
         tokens: Default::default(),
+        notifier,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

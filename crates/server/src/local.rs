@@ -53,6 +53,7 @@ impl LocalServer {
             audit_key,
             auth,
             min_revision_wait: Duration::from_secs(1),
+            smtp: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, listening) = oneshot::channel::<SocketAddr>();

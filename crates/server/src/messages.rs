@@ -1,6 +1,9 @@
 //! Every message of the server that reaches a person, in English and Japanese, in one place.
 
 use canopy_core::messages::Lang;
+use canopy_core::time::Timestamp;
+
+use crate::notify::{Notice, NoticeKind};
 
 /// The language asked for by an `Accept-Language` header (Japanese if it comes first).
 pub fn lang_of(accept_language: Option<&str>) -> Lang {
@@ -258,5 +261,165 @@ pub fn org_admins_only(lang: Lang) -> String {
     match lang {
         Lang::En => "instance administrators manage organisations, not their contents".into(),
         Lang::Ja => "インスタンス管理者は組織を管理できますが、その中身は扱えません".into(),
+    }
+}
+
+/// A webhook URL that is not an absolute `http` or `https` URL.
+pub fn bad_webhook_url(field: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{field}` must be an absolute http or https URL"),
+        Lang::Ja => format!("`{field}` は http または https の絶対 URL で指定してください"),
+    }
+}
+
+/// A value shorter than it must be.
+pub fn too_short(field: &str, min: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{field}` must be at least {min} characters long"),
+        Lang::Ja => format!("`{field}` は {min} 文字以上で指定してください"),
+    }
+}
+
+// ----- login notices (DESIGN §5): e-mail in the organisation's language -----
+
+/// The subject of a login notice.
+pub fn notice_subject(notice: &Notice, lang: Lang) -> String {
+    let (org, user) = (&notice.org, &notice.username);
+    match (lang, notice.kind) {
+        (Lang::En, NoticeKind::PrivilegedLogin) => {
+            format!("[Canopy] Privileged login: {user} ({org})")
+        }
+        (Lang::En, NoticeKind::BreakGlassLogin) => {
+            format!("[Canopy] Break-glass login: {user} ({org})")
+        }
+        (Lang::En, NoticeKind::NewDeviceLogin) => {
+            format!("[Canopy] Login from a new device: {user} ({org})")
+        }
+        (Lang::Ja, NoticeKind::PrivilegedLogin) => {
+            format!("[Canopy] 特権ユーザーのログイン: {user}（{org}）")
+        }
+        (Lang::Ja, NoticeKind::BreakGlassLogin) => {
+            format!("[Canopy] 緊急用アカウントのログイン: {user}（{org}）")
+        }
+        (Lang::Ja, NoticeKind::NewDeviceLogin) => {
+            format!("[Canopy] 新しいデバイスからのログイン: {user}（{org}）")
+        }
+    }
+}
+
+/// The text of a login notice: what happened, then the facts line by line, then what to do.
+pub fn notice_body(notice: &Notice, lang: Lang) -> String {
+    let who = match &notice.display_name {
+        Some(name) => format!("{name} ({})", notice.username),
+        None => notice.username.clone(),
+    };
+    let org = &notice.org;
+    let source = notice.source_ip.map(|ip| ip.to_string());
+    let agent = notice.user_agent.as_deref();
+    match lang {
+        Lang::En => {
+            let what = match notice.kind {
+                NoticeKind::PrivilegedLogin => format!(
+                    "{who}, who holds administrative rights in the organisation {org}, logged in."
+                ),
+                NoticeKind::BreakGlassLogin => format!(
+                    "The break-glass account {who} of the organisation {org} logged in. \
+                     Every administrator of {org} is told of this login."
+                ),
+                NoticeKind::NewDeviceLogin => format!(
+                    "{who} logged in to the organisation {org} from a browser or device not seen before."
+                ),
+            };
+            format!(
+                "{what}\n\n\
+                 Organisation: {org}\n\
+                 User: {who}\n\
+                 Time: {time}\n\
+                 Source address: {source}\n\
+                 User agent: {agent}\n\n\
+                 If you do not recognise this login, tell your organisation's administrators \
+                 at once.\n",
+                time = notice.time,
+                source = source.as_deref().unwrap_or("unknown"),
+                agent = agent.unwrap_or("unknown"),
+            )
+        }
+        Lang::Ja => {
+            let what = match notice.kind {
+                NoticeKind::PrivilegedLogin => {
+                    format!("組織 {org} の管理権限を持つ {who} がログインしました。")
+                }
+                NoticeKind::BreakGlassLogin => format!(
+                    "組織 {org} の緊急用（ブレークグラス）アカウント {who} がログインしました。\
+                     このお知らせは {org} の管理者全員に送られています。"
+                ),
+                NoticeKind::NewDeviceLogin => format!(
+                    "{who} が、これまでに使われていないブラウザまたはデバイスから組織 {org} にログインしました。"
+                ),
+            };
+            format!(
+                "{what}\n\n\
+                 組織: {org}\n\
+                 ユーザー: {who}\n\
+                 日時: {jst}（{time}）\n\
+                 送信元アドレス: {source}\n\
+                 ユーザーエージェント: {agent}\n\n\
+                 このログインに心当たりがない場合は、直ちに組織の管理者に連絡してください。\n",
+                jst = jst(notice.time),
+                time = notice.time,
+                source = source.as_deref().unwrap_or("不明"),
+                agent = agent.unwrap_or("不明"),
+            )
+        }
+    }
+}
+
+/// A time as Japan Standard Time: `2026-11-23 19:00:00 JST`.
+pub fn jst(t: Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.millis()) * 1_000_000)
+        .ok()
+        .map(|utc| utc.to_offset(time::macros::offset!(+9)))
+        .and_then(|local| local.format(&format).ok())
+        .map_or_else(|| t.to_string(), |s| format!("{s} JST"))
+}
+
+/// A notice could not be e-mailed because the instance has no SMTP server.
+pub fn no_smtp(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "no SMTP server is configured (`smtp` in the configuration file): the notice is not e-mailed"
+        }
+        Lang::Ja => {
+            "SMTP サーバーが設定されていないため（設定ファイルの `smtp`）、通知はメールで送られません"
+        }
+    }
+}
+
+/// `smtp.security: none` for a host that is not on this machine.
+pub fn smtp_none_not_loopback(host: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "smtp: `security: none` sends mail in clear and is allowed only for a loopback host, not `{host}`; use starttls or tls"
+        ),
+        Lang::Ja => format!(
+            "smtp: `security: none` はメールを平文で送るため、ループバックのホストにのみ使えます（`{host}` は不可）。starttls か tls を使ってください"
+        ),
+    }
+}
+
+/// An address the mail library does not take.
+pub fn bad_mail_address(field: &str, value: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("smtp: `{field}` is not an e-mail address: `{value}`"),
+        Lang::Ja => format!("smtp: `{field}` はメールアドレスではありません: `{value}`"),
+    }
+}
+
+/// The SMTP settings the mail library refuses.
+pub fn bad_smtp(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("smtp: {detail}"),
+        Lang::Ja => format!("smtp の設定が正しくありません: {detail}"),
     }
 }

@@ -29,6 +29,8 @@ pub struct App {
     pub sessions: Arc<RecentCache<Session>>,
     /// The organisations of API tokens recently verified in the store, by token.
     pub tokens: Arc<RecentCache<String>>,
+    /// Delivers login notifications.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// How the server authenticates: sessions, client addresses, failed logins.

@@ -15,39 +15,42 @@ use canopy_core::engine::OrgEngine;
 use canopy_core::ids::{BindingId, PrincipalId};
 use canopy_core::messages::Lang;
 use canopy_core::model::{
-    Conditions, CredentialKind, Limits, ManualMode, NodeKind, Policy, PrincipalKind,
+    Conditions, CredentialKind, Limits, ManualMode, NodeKind, Notifications, Policy, PrincipalKind,
 };
 use canopy_core::name::Name;
 use canopy_core::time::Timestamp;
-use canopy_store::SecretOwner;
+use canopy_store::{SecretOp, SecretOwner};
 use serde::de::DeserializeOwned;
 
 use crate::messages;
 use crate::problem::ApiError;
 use crate::routes::invalid_name;
 
-/// What one API mutation asks of the engine: its commands, and the passwords to hash and store
-/// with them (never in the log).
+/// What one API mutation asks of the engine: its commands, and the passwords to hash and the
+/// secrets to store with them (never in the log).
 #[derive(Debug, Default)]
 pub struct Planned {
     /// The commands, in order.
     pub commands: Vec<Command>,
     /// Whose password to set (in clear until the server hashes it) or remove (`None`).
     pub passwords: Vec<(SecretOwner, Option<String>)>,
+    /// Secrets stored as they are given (an organisation's webhook signing secret).
+    pub secrets: Vec<SecretOp>,
 }
 
 impl Planned {
     fn one(command: Command) -> Planned {
         Planned {
             commands: vec![command],
-            passwords: Vec::new(),
+            ..Planned::default()
         }
     }
 
-    /// Appends another mutation's commands and passwords (for `apply`).
+    /// Appends another mutation's commands, passwords and secrets (for `apply`).
     pub fn extend(&mut self, other: Planned) {
         self.commands.extend(other.commands);
         self.passwords.extend(other.passwords);
+        self.secrets.extend(other.secrets);
     }
 }
 
@@ -142,23 +145,82 @@ fn cidrs(field: &str, list: &[String], lang: Lang) -> Result<Vec<ipnet::IpNet>, 
 
 /// `PATCH /orgs/{org}`.
 pub fn update_org(req: api::UpdateOrgRequest, lang: Lang) -> Result<Planned, ApiError> {
+    let secrets = match &req.policy {
+        Some(p) => webhook_secret(p, lang)?.into_iter().collect(),
+        None => Vec::new(),
+    };
     let policy = req.policy.map(|p| policy(&p, lang)).transpose()?;
-    Ok(Planned::one(Command::UpdateOrg {
+    let mut planned = Planned::one(Command::UpdateOrg {
         limits: req.limits.map(|l| Limits {
             max_depth: l.max_depth,
             max_nodes: l.max_nodes,
         }),
         policy,
-    }))
+    });
+    planned.secrets = secrets;
+    Ok(planned)
 }
 
-/// A policy as the model holds it.
+/// A policy as the model holds it (which records only whether a webhook secret comes with it;
+/// see [`webhook_secret`]).
 pub fn policy(p: &api::Policy, lang: Lang) -> Result<Policy, ApiError> {
+    let n = &p.notifications;
+    if let Some(url) = &n.webhook_url
+        && !is_webhook_url(url)
+    {
+        return Err(ApiError::new(
+            "invalid-field",
+            messages::bad_webhook_url("policy.notifications.webhook_url", lang),
+        ));
+    }
     Ok(Policy {
         mfa_required: p.mfa_required,
         passkeys_only: p.passkeys_only,
         admin_source_cidrs: cidrs("policy.admin_source_cidrs", &p.admin_source_cidrs, lang)?,
+        notifications: Notifications {
+            email: n.email,
+            webhook_url: n.webhook_url.clone(),
+            webhook_secret_set: n.webhook_secret.is_some(),
+            lang: match n.lang {
+                api::NoticeLang::Ja => Lang::Ja,
+                api::NoticeLang::En => Lang::En,
+            },
+        },
     })
+}
+
+/// The shortest webhook signing secret taken, in characters.
+pub const MIN_WEBHOOK_SECRET: usize = 32;
+
+/// The webhook signing secret a policy brings, to store (as it is: it signs) under the
+/// organisation the request changes or creates.
+pub fn webhook_secret(p: &api::Policy, lang: Lang) -> Result<Option<SecretOp>, ApiError> {
+    let Some(secret) = &p.notifications.webhook_secret else {
+        return Ok(None);
+    };
+    if secret.chars().count() < MIN_WEBHOOK_SECRET {
+        return Err(ApiError::new(
+            "invalid-field",
+            messages::too_short(
+                "policy.notifications.webhook_secret",
+                MIN_WEBHOOK_SECRET,
+                lang,
+            ),
+        ));
+    }
+    Ok(Some(SecretOp {
+        owner: SecretOwner::Org,
+        kind: crate::notify::WEBHOOK_SECRET_KIND.into(),
+        value: Some(secret.clone()),
+    }))
+}
+
+/// An absolute `http` or `https` URL with a host, of a sensible length.
+fn is_webhook_url(url: &str) -> bool {
+    url.len() <= 2048
+        && reqwest::Url::parse(url).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
 }
 
 // ----- the tree -----
@@ -278,6 +340,7 @@ pub fn create_user(req: api::CreateUserRequest, lang: Lang) -> Result<Planned, A
             password: !passwords.is_empty(),
         }],
         passwords,
+        secrets: Vec::new(),
     })
 }
 

@@ -4,6 +4,7 @@
 use canopy_api as api;
 use canopy_core::action::{ActionClass, Catalog, Effect, Statement};
 use canopy_core::engine::OrgEngine;
+use canopy_core::messages::Lang;
 use canopy_core::model::{
     ApiToken, Binding, Conditions, Guardrail, Limits, ManualMode, Membership, Node, NodeKind,
     Object, Org, Policy, Resource, Role, Scope, User,
@@ -86,6 +87,17 @@ fn policy(p: &Policy) -> api::Policy {
         mfa_required: p.mfa_required,
         passkeys_only: p.passkeys_only,
         admin_source_cidrs: p.admin_source_cidrs.iter().map(|n| n.to_string()).collect(),
+        notifications: api::Notifications {
+            email: p.notifications.email,
+            webhook_url: p.notifications.webhook_url.clone(),
+            // Write-only: never shown.
+            webhook_secret: None,
+            webhook_secret_set: p.notifications.webhook_secret_set,
+            lang: match p.notifications.lang {
+                Lang::Ja => api::NoticeLang::Ja,
+                Lang::En => api::NoticeLang::En,
+            },
+        },
     }
 }
 

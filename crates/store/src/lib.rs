@@ -11,6 +11,7 @@
 
 mod audit;
 mod clock;
+mod devices;
 pub mod dialect;
 mod digest;
 mod error;
@@ -28,6 +29,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use audit::{AuditEvent, AuditKey, AuditQuery, Outcome};
 pub use clock::SystemClock;
+pub use devices::DEVICE_LIFETIME_MS;
 pub use dialect::Dialect;
 pub use digest::state_digest;
 pub use error::StoreError;

@@ -109,6 +109,7 @@ pub(crate) async fn write_org(
                 for statement in [
                     "DELETE FROM objects WHERE org_id = $1",
                     "DELETE FROM credentials WHERE org_id = $1",
+                    "DELETE FROM devices WHERE org_id = $1",
                 ] {
                     sqlx::query(statement).bind(org).execute(&mut **tx).await?;
                 }
@@ -119,17 +120,29 @@ pub(crate) async fn write_org(
                     .bind(key_row(key))
                     .execute(&mut **tx)
                     .await?;
-                // A principal's secrets go with it, and a token's hash with the token.
-                let owner = match key {
-                    ObjectKey::Principal(id) => Some(id.as_str()),
-                    ObjectKey::Token(id) => Some(id.as_str()),
-                    _ => None,
+                // A principal's secrets and known devices go with it, a token's hash with the
+                // token.
+                let (owner, tables): (Option<&str>, &[&'static str]) = match key {
+                    ObjectKey::Principal(id) => (
+                        Some(id.as_str()),
+                        &[
+                            "DELETE FROM credentials WHERE principal_id = $1",
+                            "DELETE FROM devices WHERE principal_id = $1",
+                        ],
+                    ),
+                    ObjectKey::Token(id) => (
+                        Some(id.as_str()),
+                        &["DELETE FROM credentials WHERE principal_id = $1"],
+                    ),
+                    _ => (None, &[]),
                 };
                 if let Some(owner) = owner {
-                    sqlx::query("DELETE FROM credentials WHERE principal_id = $1")
-                        .bind(owner)
-                        .execute(&mut **tx)
-                        .await?;
+                    for &statement in tables {
+                        sqlx::query(statement)
+                            .bind(owner)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                 }
             }
         }

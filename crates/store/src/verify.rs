@@ -233,7 +233,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every credential belongs to a principal or a token that exists.
+    /// Every credential belongs to a principal, a token or an organisation (its webhook secret)
+    /// that exists.
     async fn check_secrets(
         &self,
         replayed: &Installation,
@@ -247,7 +248,8 @@ impl Store {
             let known = replayed.admins().any(|a| a.id.as_str() == owner)
                 || replayed.orgs().any(|e| {
                     let m = e.model();
-                    m.users.keys().any(|u| u.as_str() == owner)
+                    m.org.id.as_str() == owner
+                        || m.users.keys().any(|u| u.as_str() == owner)
                         || m.service_accounts.keys().any(|s| s.as_str() == owner)
                         || m.tokens.keys().any(|t| t.as_str() == owner)
                 });

@@ -117,6 +117,9 @@ pub enum SecretOwner {
     Created(Name),
     /// The API token that the same request creates (its hash).
     CreatedToken,
+    /// The organisation the request changes or creates (its webhook signing secret), stored
+    /// under the organisation's ID.
+    Org,
 }
 
 /// A change to a secret that goes with a request (never into the log).
@@ -572,8 +575,8 @@ struct ResolvedSecret {
     value: Option<String>,
 }
 
-/// Finds whom each secret belongs to: an ID as given, or the user (or instance administrator)
-/// the change creates under that username.
+/// Finds whom each secret belongs to: an ID as given, the user (or instance administrator) the
+/// change creates under that username, or the organisation the change is about.
 fn resolve_secrets(
     effects: &Effects,
     ops: &[SecretOp],
@@ -592,6 +595,7 @@ fn resolve_secrets(
                     }),
                     Effects::Instance { .. } => None,
                 },
+                SecretOwner::Org => effects.org().map(|o| o.to_string()),
                 SecretOwner::Created(username) => match effects {
                     Effects::Org { writes, .. } => writes.iter().find_map(|w| match w {
                         Write::Put(Object::User(u)) if &u.username == username => {

@@ -513,6 +513,104 @@ async fn deleting_an_organisation_removes_its_state_and_secrets(f: Fixture) {
     assert_eq!(report.orgs, 0);
 }
 
+async fn an_organisations_webhook_secret_is_kept_apart_and_goes_with_it(f: Fixture) {
+    let r = f.running().await;
+    let mut policy = canopy_core::model::Policy::default();
+    policy.notifications.webhook_url = Some("https://hooks.example/canopy".into());
+    policy.notifications.webhook_secret_set = true;
+    let mut s = r.org_request(vec![Command::UpdateOrg {
+        limits: None,
+        policy: Some(policy),
+    }]);
+    s.secrets = vec![SecretOp {
+        owner: SecretOwner::Org,
+        kind: "webhook".into(),
+        value: Some("whsec-0123456789abcdef0123456789abcdef".into()),
+    }];
+    r.writer.submit(s).await.unwrap();
+    assert_eq!(
+        f.store
+            .secret(r.org.as_str(), "webhook")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("whsec-0123456789abcdef0123456789abcdef")
+    );
+    for sql in [
+        "SELECT effects FROM changes",
+        "SELECT event FROM audit",
+        "SELECT value FROM objects",
+    ] {
+        for row in all_rows(&f, sql).await {
+            assert!(!row.contains("whsec-"), "{sql}: {row}");
+        }
+    }
+    // The organisation owns it: verify finds no dangling secret.
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    r.writer
+        .submit(submission(
+            Actor::instance_admin("root"),
+            Request::DeleteOrg { org: r.org.clone() },
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.secret(r.org.as_str(), "webhook").await.unwrap(),
+        None
+    );
+}
+
+async fn devices_are_known_per_user_and_go_with_the_organisation(f: Fixture) {
+    let r = f.running().await;
+    let (org, user) = (r.org.as_str(), r.admin_id());
+    let t0 = now();
+    let remember = |who: &'static str, cookie: &'static str, at: Timestamp| {
+        let store = f.store.clone();
+        let principal = if who == "alice" {
+            user.to_string()
+        } else {
+            who.to_string()
+        };
+        async move {
+            store
+                .remember_device(org, &principal, cookie, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!remember("alice", "cookie-1", t0).await, "a new device");
+    assert!(remember("alice", "cookie-1", t0.plus_millis(1)).await);
+    assert!(!remember("alice", "cookie-2", t0.plus_millis(2)).await);
+    // The same browser is new to another user.
+    assert!(!remember("usr_other", "cookie-1", t0.plus_millis(3)).await);
+    // Unused for the lifetime of its cookie, a device is forgotten; using it renews it.
+    let lifetime = canopy_store::DEVICE_LIFETIME_MS;
+    assert!(remember("alice", "cookie-2", t0.plus_millis(lifetime)).await);
+    assert!(!remember("alice", "cookie-1", t0.plus_millis(1 + lifetime)).await);
+    let hashes = all_rows(&f, "SELECT device_hash FROM devices").await;
+    assert!(
+        hashes
+            .iter()
+            .all(|h| h.len() == 64 && !h.contains("cookie")),
+        "{hashes:?}"
+    );
+    r.writer
+        .submit(submission(
+            Actor::instance_admin("root"),
+            Request::DeleteOrg { org: r.org.clone() },
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert!(
+        all_rows(&f, "SELECT device_hash FROM devices")
+            .await
+            .is_empty()
+    );
+}
+
 async fn two_writers_on_one_store_agree(f: Fixture) {
     let r = f.running().await;
     // A second process's writer on the same store: it catches up inside the lock, so the same
@@ -580,6 +678,8 @@ on_both_engines!(
     verify_detects_tampering,
     deleting_an_organisation_removes_its_state_and_secrets,
     two_writers_on_one_store_agree,
+    an_organisations_webhook_secret_is_kept_apart_and_goes_with_it,
+    devices_are_known_per_user_and_go_with_the_organisation,
 );
 
 /// A replica whose notification connection is cut keeps following (polling), and listens again.

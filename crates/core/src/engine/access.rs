@@ -358,7 +358,7 @@ impl OrgEngine {
     }
 
     /// Subjects that some binding covering `t` could allow `a`.
-    fn candidates(&self, a: Ix, t: Tx, now: i64) -> FxHashSet<Ix> {
+    pub(crate) fn candidates(&self, a: Ix, t: Tx, now: i64) -> FxHashSet<Ix> {
         let mut scopes: Vec<Tx> = Vec::new();
         for path in self.cover(t).paths {
             for &n in path {

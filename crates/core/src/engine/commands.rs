@@ -557,8 +557,11 @@ impl OrgEngine {
             }
             org.limits = l;
         }
-        if let Some(p) = policy {
+        if let Some(mut p) = policy {
             permit = Some(az.require("iam.policy.write", self.root())?);
+            // The webhook secret is stored outside the model and nothing removes it but the
+            // organisation's deletion: a policy that does not set a new one keeps it.
+            p.notifications.webhook_secret_set |= org.policy.notifications.webhook_secret_set;
             org.policy = p;
         }
         let permit = match permit {

@@ -170,17 +170,19 @@ pub enum Outcome {
     Changed(Change),
 }
 
-/// Runs a mutation for the caller: its dry run when asked, otherwise the change (passwords are
-/// hashed first, off the async workers), durable when this returns.
+/// Runs a mutation for the caller: its dry run when asked, otherwise the change with its
+/// secrets — `passwords` hashed first, off the async workers; `plain` stored as given — durable
+/// when this returns.
 pub async fn perform(
     app: &App,
     caller: &Caller,
     request: Request,
     passwords: Vec<(canopy_store::SecretOwner, Option<String>)>,
+    plain: Vec<SecretOp>,
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
-    let mut secrets = Vec::with_capacity(passwords.len());
+    let mut secrets = plain;
     if !dry_run {
         for (owner, password) in passwords {
             let value = match password {
@@ -249,7 +251,16 @@ pub async fn perform_in(
         org,
         commands: planned.commands,
     };
-    perform(app, caller, request, planned.passwords, dry_run, expect).await
+    perform(
+        app,
+        caller,
+        request,
+        planned.passwords,
+        planned.secrets,
+        dry_run,
+        expect,
+    )
+    .await
 }
 
 /// An access diff as the API shows it.

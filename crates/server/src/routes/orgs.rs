@@ -99,13 +99,26 @@ pub async fn create(
         .map(|p| translate::policy(p, lang))
         .transpose()?
         .unwrap_or_default();
+    let secrets = match &req.policy {
+        Some(p) => translate::webhook_secret(p, lang)?.into_iter().collect(),
+        None => Vec::new(),
+    };
     let request = Request::CreateOrg {
         name,
         admin: admin.clone(),
         policy,
     };
     let passwords = vec![(SecretOwner::Created(admin), Some(req.admin.password))];
-    let outcome = perform(&app, &caller, request, passwords, params.dry_run, None).await?;
+    let outcome = perform(
+        &app,
+        &caller,
+        request,
+        passwords,
+        secrets,
+        params.dry_run,
+        None,
+    )
+    .await?;
     let Outcome::Changed(change) = outcome else {
         return respond(&app, outcome, StatusCode::OK, |_| false);
     };
@@ -195,6 +208,15 @@ pub async fn delete(
     let id = visible_org(&app, &caller, &org)?;
     instance_admins_only(&caller)?;
     let request = Request::DeleteOrg { org: id };
-    let outcome = perform(&app, &caller, request, Vec::new(), params.dry_run, None).await?;
+    let outcome = perform(
+        &app,
+        &caller,
+        request,
+        Vec::new(),
+        Vec::new(),
+        params.dry_run,
+        None,
+    )
+    .await?;
     Ok(respond_deleted(outcome))
 }
