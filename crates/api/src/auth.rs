@@ -29,6 +29,10 @@ pub struct LoginResponse {
     pub token: String,
     /// When it stops working (RFC 3339).
     pub expires_at: String,
+    /// Things the user should know about this login (e.g. that the organisation does not
+    /// require MFA of its privileged users).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `POST /v1/orgs/{org}/users/{user}/totp`: a TOTP secret to load into an authenticator app. It

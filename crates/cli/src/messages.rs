@@ -177,6 +177,14 @@ pub fn logged_out(path: &Path, lang: Lang) -> String {
     }
 }
 
+/// A warning the server gave with a login.
+pub fn login_warning(text: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("warning: {text}"),
+        Lang::Ja => format!("警告: {text}"),
+    }
+}
+
 /// `canopy logout` could not tell the server; the stored login is gone all the same.
 pub fn session_not_ended(error: &str, lang: Lang) -> String {
     match lang {

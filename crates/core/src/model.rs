@@ -219,13 +219,14 @@ pub struct Credentials {
 
 impl Credentials {
     /// Whether these credentials log in locally under `policy` when every external realm is down.
-    pub fn usable_locally(&self, policy: &Policy) -> bool {
+    /// A break-glass account always needs its second factor (§5: MFA-protected).
+    pub fn usable_locally(&self, policy: &Policy, break_glass: bool) -> bool {
         let second = if policy.passkeys_only {
             self.passkeys > 0
         } else {
             self.totp || self.passkeys > 0
         };
-        self.password && (!policy.mfa_required || second)
+        self.password && (!(policy.mfa_required || break_glass) || second)
     }
 }
 

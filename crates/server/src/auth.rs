@@ -133,9 +133,13 @@ impl FromRequestParts<App> for Caller {
             .unwrap_or(ClientAddr(None));
         let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
         if let Some((id, secret)) = api_token_parts(token) {
-            return token_caller(app, token, id, secret, source_ip, lang)
+            let caller = token_caller(app, token, id, secret, source_ip, lang)
                 .await?
-                .ok_or_else(unauthenticated);
+                .ok_or_else(unauthenticated)?;
+            if let (Some(org), Some(subject)) = (&caller.org, &caller.subject) {
+                mark_if_privileged(app, parts, org, subject, &caller.session, source_ip);
+            }
+            return Ok(caller);
         }
         let session = live_session(app, token)
             .await
@@ -156,6 +160,7 @@ impl FromRequestParts<App> for Caller {
             Some(org) => {
                 let org = OrgId::parse(&org).ok_or_else(unauthenticated)?;
                 let id = PrincipalId::parse(&session.principal).ok_or_else(unauthenticated)?;
+                mark_if_privileged(app, parts, &org, &id, &session.id, source_ip);
                 Ok(Caller {
                     actor: Actor {
                         passkey: session.second_factor == Some(SecondFactor::Passkey),
@@ -169,6 +174,93 @@ impl FromRequestParts<App> for Caller {
             }
         }
     }
+}
+
+/// A request of a principal who holds an admin-class action: it is audited once answered,
+/// reads included (seed 001: every use of a privileged user is recorded).
+#[derive(Clone, Debug)]
+pub struct PrivilegedRequest {
+    /// The caller's organisation.
+    pub org: OrgId,
+    /// The caller.
+    pub actor: PrincipalId,
+    /// Its session or token.
+    pub session: String,
+    /// The client's address.
+    pub source: Option<IpAddr>,
+}
+
+/// Where the caller of a request is noted when it is privileged (see [`audit_privileged`]).
+#[derive(Clone, Default)]
+pub struct PrivilegedMark(std::sync::Arc<parking_lot::Mutex<Option<PrivilegedRequest>>>);
+
+fn mark_if_privileged(
+    app: &App,
+    parts: &Parts,
+    org: &OrgId,
+    subject: &PrincipalId,
+    session: &str,
+    source: Option<IpAddr>,
+) {
+    let Some(mark) = parts.extensions.get::<PrivilegedMark>() else {
+        return;
+    };
+    let privileged = {
+        let inst = app.shared.read();
+        inst.org(org)
+            .is_some_and(|e| e.is_privileged(subject, app.clock.now()))
+    };
+    if privileged {
+        *mark.0.lock() = Some(PrivilegedRequest {
+            org: org.clone(),
+            actor: subject.clone(),
+            session: session.to_string(),
+            source,
+        });
+    }
+}
+
+/// Records every request of a privileged caller in its organisation's audit log once it is
+/// answered: method, path, status, source address, session. (Its changes are audited as changes
+/// too; this is the trail of everything it did, reads included.)
+pub async fn audit_privileged(
+    State(app): State<App>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mark = PrivilegedMark::default();
+    req.extensions_mut().insert(mark.clone());
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+    let response = next.run(req).await;
+    let marked = mark.0.lock().take();
+    if let Some(r) = marked {
+        let status = response.status();
+        let outcome = if status.is_client_error() || status.is_server_error() {
+            Outcome::Rejected
+        } else {
+            Outcome::Ok
+        };
+        audit(
+            &app,
+            Some(&r.org),
+            r.actor.to_string(),
+            "request",
+            outcome,
+            serde_json::json!({
+                "method": method,
+                "path": path,
+                "status": status.as_u16(),
+                "source": r.source,
+                "session": r.session,
+            }),
+        )
+        .await;
+    }
+    response
 }
 
 /// The live session of a login token: from the cache while fresh, else from the store.
@@ -427,6 +519,8 @@ pub async fn login(
         return Err(bad());
     }
     let id = who.ok_or_else(bad)?;
+    let standing = org.as_ref().map(|o| standing_of(&app, o, &id, now));
+    let break_glass = standing.is_some_and(|s| s.break_glass);
     let second_factor = match org.as_ref() {
         Some(org) if has_totp(&app, org, &id) => {
             let checked = check_second_factor(&app, &id, &req.totp, &req.recovery_code, now)
@@ -460,6 +554,22 @@ pub async fn login(
         }
         _ => None,
     };
+    // A break-glass account is MFA-protected: without a second factor it does not log in.
+    if break_glass && second_factor.is_none() {
+        audit(
+            &app,
+            org.as_ref(),
+            id.to_string(),
+            "login",
+            Outcome::Rejected,
+            refused("break_glass_without_second_factor"),
+        )
+        .await;
+        return Err(ApiError::new(
+            "unauthenticated",
+            messages::break_glass_needs_second_factor(lang),
+        ));
+    }
     app.store
         .clear_login_failures(&account_key)
         .await
@@ -494,6 +604,7 @@ pub async fn login(
             "session": session.id,
             "source": source,
             "second_factor": session.second_factor.map(SecondFactor::as_str),
+            "break_glass": break_glass,
         }),
     )
     .await;
@@ -506,8 +617,37 @@ pub async fn login(
         axum::Json(LoginResponse {
             token,
             expires_at: session.expires.to_string(),
+            warnings: standing
+                .filter(|s| s.privileged && !s.mfa_required)
+                .map(|_| vec![messages::mfa_not_required(lang)])
+                .unwrap_or_default(),
         }),
     ))
+}
+
+/// What a login needs to know of the user it logs in.
+#[derive(Clone, Copy)]
+struct Standing {
+    break_glass: bool,
+    privileged: bool,
+    mfa_required: bool,
+}
+
+fn standing_of(
+    app: &App,
+    org: &OrgId,
+    user: &PrincipalId,
+    now: canopy_core::time::Timestamp,
+) -> Standing {
+    let inst = app.shared.read();
+    let engine = inst.org(org);
+    Standing {
+        break_glass: engine
+            .and_then(|e| e.model().users.get(user))
+            .is_some_and(|u| u.break_glass),
+        privileged: engine.is_some_and(|e| e.is_privileged(user, now)),
+        mfa_required: engine.is_some_and(|e| e.model().org.policy.mfa_required),
+    }
 }
 
 /// Whether the user has enrolled TOTP (the model knows; the secret is in the store).

@@ -108,6 +108,10 @@ pub fn router(app: App) -> Router {
     let (api, _) = openapi::routes().split_for_parts();
     api.route("/v1/replica", get(replica))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::audit_privileged,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(problems))
         .layer(middleware::from_fn(too_large))

@@ -106,6 +106,23 @@ pub fn bad_second_factor(lang: Lang) -> String {
     }
 }
 
+/// A break-glass account without a second factor.
+pub fn break_glass_needs_second_factor(lang: Lang) -> String {
+    match lang {
+        Lang::En => "a break-glass account logs in with a second factor only: send `totp` (enrol TOTP or a passkey first)".into(),
+        Lang::Ja => "緊急用（ブレークグラス）アカウントは第二要素でのみログインできます。`totp` を送ってください（未登録の場合は先に TOTP またはパスキーを登録してください）".into(),
+    }
+}
+
+/// The warning of every privileged login while the organisation does not require MFA (DESIGN
+/// §5).
+pub fn mfa_not_required(lang: Lang) -> String {
+    match lang {
+        Lang::En => "you hold administrative rights, and this organisation does not require a second factor: an administrator should enable `mfa_required` in the organisation's policy".into(),
+        Lang::Ja => "あなたは管理者権限を持っていますが、この組織では多要素認証が必須になっていません。組織の管理者はポリシーの `mfa_required` を有効にしてください".into(),
+    }
+}
+
 /// A password longer than the server takes.
 pub fn password_too_long(max: usize, lang: Lang) -> String {
     match lang {

@@ -314,3 +314,51 @@ async fn an_untrusted_peer_is_judged_by_its_own_address() {
         (403, "forbidden")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_of_a_privileged_user_is_audited_reads_included() {
+    let (_dir, _server, f) = start(AuthSettings::default()).await;
+    for who in [Who::OrgAdmin, Who::FolderAdmin, Who::Viewer, Who::Operator] {
+        let a = f
+            .send(who, "GET", "/v1/orgs/acme/tree", None)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200);
+    }
+    // A refusal is recorded too, as rejected.
+    let refused = f
+        .send(
+            Who::FolderAdmin,
+            "POST",
+            "/v1/orgs/acme/nodes",
+            Some(&new_folder("x")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403);
+
+    let requests = audit_of(&f, "request").await;
+    let reads: Vec<&Value> = requests
+        .iter()
+        .filter(|e| e["detail"]["path"] == "/v1/orgs/acme/tree")
+        .collect();
+    let actors: std::collections::BTreeSet<&str> =
+        reads.iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    assert_eq!(
+        actors.len(),
+        2,
+        "the two admins' reads, not the viewer's or operator's: {reads:?}"
+    );
+    assert!(reads.iter().all(|e| e["detail"]["status"] == 200
+        && e["detail"]["method"] == "GET"
+        && e["detail"]["source"] == "127.0.0.1"
+        && e["outcome"] == "ok"));
+    assert!(
+        requests
+            .iter()
+            .any(|e| e["detail"]["path"] == "/v1/orgs/acme/nodes"
+                && e["detail"]["status"] == 403
+                && e["outcome"] == "rejected"),
+        "{requests:?}"
+    );
+}

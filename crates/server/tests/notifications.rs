@@ -111,10 +111,19 @@ fn pair(kind: &str, user: &str) -> (String, String) {
 /// Logs in as `username` of acme, with the device cookie `device` if any; the device cookie the
 /// answer sets.
 async fn login(base: &str, username: &str, device: Option<&str>) -> String {
+    login_with(base, username, device, json!({})).await
+}
+
+/// [`login`], with more fields in the body (a second factor).
+async fn login_with(base: &str, username: &str, device: Option<&str>, extra: Value) -> String {
+    let mut body = json!({"org": "acme", "username": username, "password": PASSWORD});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
     let mut request = reqwest::Client::new()
         .post(format!("{base}/v1/auth/login"))
         .header("user-agent", AGENT)
-        .json(&json!({"org": "acme", "username": username, "password": PASSWORD}));
+        .json(&body);
     if let Some(d) = device {
         request = request.header("cookie", format!("theme=dark; canopy_device={d}"));
     }
@@ -230,7 +239,43 @@ async fn logins_are_told_to_a_signed_webhook() {
         vec![pair("new_device_login", "viewer")]
     );
 
-    // A break-glass account: a break-glass login, not a privileged one.
+    // A break-glass account (MFA-protected: it enrols TOTP first): a break-glass login, not a
+    // privileged one.
+    let spare_login = json!({"org": "acme", "username": "spare", "password": PASSWORD});
+    let spare = f
+        .http
+        .send_with(
+            None,
+            "POST",
+            "/v1/auth/login",
+            Some(&spare_login),
+            &[("user-agent", AGENT)],
+        )
+        .await
+        .unwrap();
+    let spare_token = spare.body["token"].as_str().unwrap().to_string();
+    let path = "/v1/orgs/acme/users/spare/totp";
+    let begun = f
+        .http
+        .send(Some(&spare_token), "POST", path, None)
+        .await
+        .unwrap();
+    let secret = begun.body["secret"].as_str().unwrap().to_string();
+    let code = canopy_testkit::totp::code_at(&secret, canopy_testkit::totp::now_s());
+    let confirm = format!("{path}/confirm");
+    let confirmed = f
+        .http
+        .send(
+            Some(&spare_token),
+            "POST",
+            &confirm,
+            Some(&json!({"code": code})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, 201, "{}", confirmed.body);
+    let recovery = confirmed.body["recovery_codes"][0].clone();
+    drain(&mut hooks).await;
     let body = json!({"break_glass": true});
     let a = f
         .send(
@@ -242,8 +287,10 @@ async fn logins_are_told_to_a_signed_webhook() {
         .await
         .unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
-    let spare_device = login(&base, "spare", None).await;
-    login(&base, "spare", Some(&spare_device)).await;
+    let next = canopy_testkit::totp::code_at(&secret, canopy_testkit::totp::now_s() + 30);
+    let spare_device = login_with(&base, "spare", None, json!({"totp": next})).await;
+    let again = json!({"recovery_code": recovery});
+    login_with(&base, "spare", Some(&spare_device), again).await;
     assert_eq!(
         drain(&mut hooks).await,
         vec![

@@ -235,3 +235,85 @@ async fn required_mfa_refuses_admin_actions_to_a_password_session_only() {
         .unwrap();
     assert_eq!(created.status, 201, "{}", created.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_glass_account_logs_in_with_its_second_factor_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), INSTANCE_ADMIN, PASSWORD)
+        .await
+        .unwrap();
+    let f = Fixture::build(&server.url()).await.unwrap();
+    let http = Http::new(&server.url());
+    let mark = |user: &'static str| {
+        let f = f.clone();
+        async move {
+            let body = json!({"break_glass": true});
+            let path = format!("/v1/orgs/acme/users/{user}");
+            let a = f
+                .send(Who::OrgAdmin, "PATCH", &path, Some(&body))
+                .await
+                .unwrap();
+            assert_eq!(a.status, 200, "{}", a.body);
+        }
+    };
+
+    // Without a second factor a break-glass account does not log in at all.
+    mark("operator").await;
+    let refused = login(&http, "operator", json!({})).await;
+    assert_eq!(
+        (refused.status, refused.slug().as_str()),
+        (401, "unauthenticated")
+    );
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("break-glass")
+    );
+
+    // With TOTP it does, and the audit log marks the login.
+    let viewer = f.token(Who::Viewer).unwrap().to_string();
+    let (secret, _) = enrol(&http, &viewer, "viewer").await;
+    mark("viewer").await;
+    let alone = login(&http, "viewer", json!({})).await;
+    assert_eq!(alone.slug(), "second-factor-required");
+    let ok = login(
+        &http,
+        "viewer",
+        json!({"totp": code_at(&secret, now_s() + 30)}),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let audit = f
+        .send(
+            Who::OrgAdmin,
+            "GET",
+            "/v1/orgs/acme/audit?action=login&limit=1000",
+            None,
+        )
+        .await
+        .unwrap();
+    let items = audit.body["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|e| e["outcome"] == "ok" && e["detail"]["break_glass"] == true),
+        "{items:?}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|e| e["detail"]["reason"] == "break_glass_without_second_factor")
+    );
+
+    // A privileged user is warned while the organisation does not require MFA; a viewer is not.
+    let admin = login(&http, "org-admin", json!({})).await;
+    assert_eq!(
+        admin.body["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        admin.body
+    );
+    let spare = login(&http, "spare", json!({})).await;
+    assert!(spare.body.get("warnings").is_none(), "{}", spare.body);
+}

@@ -156,6 +156,12 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         expires_at: token.expires_at,
     };
     let path = save(&session, lang)?;
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        err!(
+            "{}",
+            messages::login_warning(warning.as_str().unwrap_or_default(), lang)
+        );
+    }
     if ctx.json {
         // The token is in the file; the answer shown leaves it out.
         let mut shown = answer;

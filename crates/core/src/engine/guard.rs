@@ -310,7 +310,8 @@ impl OrgEngine {
         let Some(user) = self.model.users.get(&slot.id) else {
             return false;
         };
-        if !slot.enabled || !user.credentials.usable_locally(&self.model.org.policy) {
+        let policy = &self.model.org.policy;
+        if !slot.enabled || !user.credentials.usable_locally(policy, user.break_glass) {
             return false;
         }
         let root = self.root();
