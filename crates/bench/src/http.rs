@@ -4,6 +4,12 @@
 //! (each task waits for its answer before sending the next), warms up, then measures. The
 //! caller is a user holding `iam.access.read` at the root, with a bearer token, and every request
 //! names IDs. Before timing, a sample of answers is compared with the engine's own decisions.
+//!
+//! The caller is an application as DESIGN §5 has them: a service account bound at the root to a
+//! role allowing only `iam.access.read` (so it is not privileged, and its requests are not
+//! audited one by one), authenticating with an API key — a bearer token whose revocation is
+//! enforced on every request. The cost of authenticating one request (a key, and for comparison a
+//! login session) is also timed in-process, on the same extractor the router runs.
 
 use std::sync::Arc;
 
@@ -72,6 +78,10 @@ pub struct HttpReport {
     pub requests_generated: usize,
     /// Those the caller may ask about: guardrails cap `iam.access.read` below some nodes too.
     pub requests_askable: usize,
+    /// Median time to authenticate one request with the API key (cache warm), in microseconds.
+    pub auth_key_us: f64,
+    /// The same with a login session's token, in microseconds.
+    pub auth_session_us: f64,
 }
 
 /// The most requests one task sends in a run (the run is also bounded in time).
@@ -92,10 +102,13 @@ pub async fn run(opts: &HttpOptions) -> Result<HttpReport, BenchError> {
         AuditKey::generate(),
         None,
     );
-    let (org, caller) = caller_at_root(&shared)?;
+    let (org, admin) = first_allowed_at_root(&shared, "iam.role.write")?;
+    let (caller, token) = application_key(&writer, &org, &admin).await?;
     let requests = askable(&shared, &caller, workload.requests)?;
-    let token = create_session(&store, &org, &caller, "bench").await?;
-    let addr = serve_router(&store, &shared, &writer).await?;
+    let session = create_session(&store, &org, &admin, "bench").await?;
+    let (app, addr) = serve_router(&store, &shared, &writer).await?;
+    let auth_key_us = time_authentication(&app, &token).await?;
+    let auth_session_us = time_authentication(&app, &session).await?;
     let base = format!("http://{addr}/v1/orgs/{org}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(opts.connections)
@@ -120,7 +133,117 @@ pub async fn run(opts: &HttpOptions) -> Result<HttpReport, BenchError> {
         agreement_checked,
         requests_generated: generated,
         requests_askable: requests.len(),
+        auth_key_us,
+        auth_session_us,
     })
+}
+
+/// A service account bound at the root to a role that allows `iam.access.read` only, and an
+/// API key of its own, made by `admin` through the writer as any client would.
+async fn application_key(
+    writer: &Writer,
+    org: &canopy_core::ids::OrgId,
+    admin: &canopy_core::ids::PrincipalId,
+) -> Result<(canopy_core::ids::PrincipalId, String), BenchError> {
+    use canopy_core::action::{ActionPattern, Effect, Statement};
+    use canopy_core::command::{Command, NamedRef, PrincipalRef, TargetRef};
+    use canopy_core::model::{Conditions, Object, PrincipalKind, Write};
+    use canopy_core::name::Name;
+    let name = |n: &str| Name::parse(n).map_err(|e| format!("{n}: {e:?}"));
+    let app = PrincipalRef::Named(PrincipalKind::ServiceAccount, name("bench-app")?);
+    let reads = Statement {
+        effect: Effect::Allow,
+        actions: vec![ActionPattern::parse("iam.access.read").ok_or("iam.access.read")?],
+        classes: vec![],
+    };
+    let commands = vec![
+        Command::CreateRole {
+            name: name("bench-access-reader")?,
+            statements: vec![reads],
+        },
+        Command::CreateServiceAccount {
+            name: name("bench-app")?,
+        },
+        Command::CreateBinding {
+            principal: app.clone(),
+            role: NamedRef::Name(name("bench-access-reader")?),
+            scope: TargetRef::Node(org.clone()),
+            expires_at: None,
+            conditions: Conditions::default(),
+        },
+        Command::CreateToken {
+            owner: app,
+            name: name("bench")?,
+            narrowing: None,
+            expires_at: None,
+        },
+    ];
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let committed = writer
+        .submit(canopy_store::Submission {
+            actor: canopy_core::engine::Actor::subject(admin.clone(), RequestContext::default()),
+            request: canopy_core::installation::Request::Org {
+                org: org.clone(),
+                commands,
+            },
+            request_id: "bench".into(),
+            secrets: vec![canopy_store::SecretOp {
+                owner: canopy_store::SecretOwner::CreatedToken,
+                kind: "token".into(),
+                value: Some(canopy_server::auth::api_token_hash(&secret)),
+            }],
+            expect: None,
+        })
+        .await
+        .map_err(err)?;
+    let canopy_core::installation::Effects::Org { writes, .. } = &committed.change.effects else {
+        return Err("the key was not made in the organisation".into());
+    };
+    let token = writes
+        .iter()
+        .find_map(|w| match w {
+            Write::Put(Object::Token(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .ok_or("no key was made")?;
+    let text = format!(
+        "{}{}.{secret}",
+        canopy_server::auth::API_TOKEN_PREFIX,
+        token.id
+    );
+    Ok((token.owner, text))
+}
+
+/// The median time the router's authentication (`Caller` extraction: the bearer token checked
+/// against the store — then the cache — and the replica's revision) takes for `token`, over
+/// 20,000 requests, in microseconds.
+async fn time_authentication(
+    app: &canopy_server::state::App,
+    token: &str,
+) -> Result<f64, BenchError> {
+    use axum::extract::FromRequestParts;
+    let request = |token: &str| {
+        axum::http::Request::builder()
+            .uri("/v1/orgs/x/check")
+            .header("authorization", format!("Bearer {token}"))
+            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                40000,
+            ))))
+            .body(())
+            .map_err(err)
+    };
+    let mut samples = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let (mut parts, ()) = request(token)?.into_parts();
+        let watch = Stopwatch::start();
+        canopy_server::auth::Caller::from_request_parts(&mut parts, app)
+            .await
+            .map_err(|e| format!("authentication failed: {}", e.detail))?;
+        samples.push(watch.ns() as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(percentile(&samples, 0.5) / 1000.0)
 }
 
 /// Where the requests go, and as whom.
@@ -172,9 +295,10 @@ impl Target {
     }
 }
 
-/// The organisation, and its first user who may ask questions about anyone anywhere.
-fn caller_at_root(
+/// The organisation, and its first user allowed `action` at the root.
+fn first_allowed_at_root(
     shared: &Shared,
+    action: &str,
 ) -> Result<(canopy_core::ids::OrgId, canopy_core::ids::PrincipalId), BenchError> {
     let inst = shared.read();
     let engine = inst.orgs().next().ok_or("no organisation")?;
@@ -186,7 +310,7 @@ fn caller_at_root(
         let decision = engine
             .check(
                 id.as_str(),
-                "iam.access.read",
+                action,
                 &root,
                 &RequestContext::default(),
                 now,
@@ -196,7 +320,7 @@ fn caller_at_root(
             return Ok((engine.model().org.id.clone(), id.clone()));
         }
     }
-    Err("no user holds iam.access.read at the root".into())
+    Err(format!("no user may {action} at the root"))
 }
 
 /// The requests whose target the caller may ask questions about.

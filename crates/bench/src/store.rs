@@ -305,15 +305,17 @@ async fn throughput(location: &Location, opts: &StoreOptions) -> Result<Throughp
 
 /// Serves the real router on a free loopback port, over the rig's writer.
 async fn serve_http(rig: &Rig) -> Result<SocketAddr, BenchError> {
-    serve_router(&rig.store, &rig.shared, &rig.writer).await
+    serve_router(&rig.store, &rig.shared, &rig.writer)
+        .await
+        .map(|(_, addr)| addr)
 }
 
-/// Serves the real router on a free loopback port, in this process.
+/// Serves the real router on a free loopback port, in this process: its state and address.
 pub(crate) async fn serve_router(
     store: &Store,
     shared: &Arc<Shared>,
     writer: &Writer,
-) -> Result<SocketAddr, BenchError> {
+) -> Result<(canopy_server::state::App, SocketAddr), BenchError> {
     let clock = Arc::new(SystemClock);
     let app = canopy_server::state::App {
         store: store.clone(),
@@ -330,9 +332,10 @@ pub(crate) async fn serve_router(
         .await
         .map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
-    let service = canopy_server::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        canopy_server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
-    Ok(addr)
+    Ok((app, addr))
 }
 
 /// A session for the organisation's administrator, made directly in the store (a login would
