@@ -10,6 +10,7 @@
 //! - [`verify`](Store::verify): the stored invariants, the log replayed, the audit chains.
 
 mod audit;
+mod ceremonies;
 mod clock;
 pub mod dialect;
 mod digest;
@@ -27,6 +28,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use audit::{AuditEvent, AuditKey, AuditQuery, Outcome};
+pub use ceremonies::{Challenge, PASSKEY_KIND_PREFIX, Taken};
 pub use clock::SystemClock;
 pub use dialect::Dialect;
 pub use digest::state_digest;
