@@ -50,6 +50,18 @@ pub struct ConfigFile {
     pub session_idle_minutes: Option<u64>,
     /// `serve`: the load balancers and reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    /// `serve`: the WebAuthn relying party of passkeys.
+    pub webauthn: Option<WebauthnFile>,
+}
+
+/// `webauthn:` in the configuration file.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    /// The relying party ID (a domain: the origin's host or one above it).
+    pub rp_id: Option<String>,
+    /// The origin browsers are at (`https://iam.example.com`).
+    pub origin: Option<String>,
 }
 
 impl ConfigFile {
