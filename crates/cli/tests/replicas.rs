@@ -37,7 +37,7 @@ impl Client {
             .json()
             .await
             .unwrap();
-        r["token"].as_str().unwrap().to_string()
+        r["token"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -136,6 +136,10 @@ async fn two_replicas() -> Replicas {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    // The other replica has the organisation before alice logs in there (it follows the log:
+    // under load, a login sent at once could beat it).
+    let (status, _) = cb.get_at(&root, "/readyz", revision(&org)).await;
+    assert_eq!(status, StatusCode::OK);
     // A session made on one replica works on the other.
     let alice = cb
         .login(json!({"org": "acme", "username": "alice", "password": "alice-pw-1"}))
