@@ -25,6 +25,7 @@ mod input;
 #[cfg(test)]
 mod operations;
 mod output;
+mod passkeys;
 mod plans;
 mod policies;
 mod principals;
@@ -74,6 +75,8 @@ pub enum Command {
     Sa(Noun<principals::SaCommand>),
     /// Groups and their members.
     Group(Noun<principals::GroupCommand>),
+    /// Passkeys: list and remove them; register one or log in with one, step by step.
+    Passkey(Noun<passkeys::PasskeyCommand>),
     /// Roles.
     Role(Noun<policies::RoleCommand>),
     /// Bindings: who holds which role where.
@@ -222,6 +225,7 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
         Command::User(n) => principals::user(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Sa(n) => principals::sa(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Group(n) => principals::group(&Ctx::new(&n.conn, lang)?, n.command).await,
+        Command::Passkey(n) => passkeys::passkey(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Role(n) => policies::role(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Binding(n) => policies::binding(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Guardrail(n) => policies::guardrail(&Ctx::new(&n.conn, lang)?, n.command).await,

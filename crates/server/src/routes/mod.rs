@@ -10,6 +10,7 @@ pub mod groups;
 pub mod guardrails;
 pub mod nodes;
 pub mod orgs;
+pub mod passkeys;
 pub mod plans;
 pub mod resources;
 pub mod roles;
@@ -178,17 +179,8 @@ pub async fn perform(
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
-    let lang = caller.lang;
     if dry_run {
-        let diff = app
-            .shared
-            .dry_run(&caller.actor, &request, app.clock.as_ref())
-            .map_err(|(_, e)| ApiError::command(&e, lang))?;
-        return Ok(Outcome::DryRun(api::DryRun {
-            dry_run: true,
-            revision: diff.revision,
-            diff: diff_view(&diff)?,
-        }));
+        return perform_with_secrets(app, caller, request, Vec::new(), true, expect).await;
     }
     let mut secrets = Vec::with_capacity(passwords.len());
     for (owner, password) in passwords {
@@ -206,6 +198,32 @@ pub async fn perform(
             kind: "password".into(),
             value,
         });
+    }
+    perform_with_secrets(app, caller, request, secrets, false, expect).await
+}
+
+/// Runs a mutation for the caller with secrets already prepared (a passkey to store or
+/// remove): its dry run when asked, otherwise the change and the secrets in one transaction,
+/// durable when this returns.
+pub async fn perform_with_secrets(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    secrets: Vec<SecretOp>,
+    dry_run: bool,
+    expect: Option<Expectation>,
+) -> Result<Outcome, ApiError> {
+    let lang = caller.lang;
+    if dry_run {
+        let diff = app
+            .shared
+            .dry_run(&caller.actor, &request, app.clock.as_ref())
+            .map_err(|(_, e)| ApiError::command(&e, lang))?;
+        return Ok(Outcome::DryRun(api::DryRun {
+            dry_run: true,
+            revision: diff.revision,
+            diff: diff_view(&diff)?,
+        }));
     }
     app.writer
         .submit(Submission {
