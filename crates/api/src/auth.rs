@@ -112,3 +112,41 @@ pub struct CreatedToken {
     #[serde(flatten)]
     pub view: TokenView,
 }
+
+/// `POST /v1/auth/passkey/start`: a login with a passkey. With `username`, the options list
+/// that user's passkeys; without, the authenticator offers the passkeys it keeps for this site
+/// (discoverable credentials) and says whose it used.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginStart {
+    /// The organisation (ID or name).
+    pub org: String,
+    /// The username; omitted: any passkey the authenticator keeps for this site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// The start of a WebAuthn ceremony: pass `options` to the authenticator
+/// (`navigator.credentials.create` or `.get`, after decoding its base64url fields) and send its
+/// answer back with `challenge_id` within 5 minutes.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasskeyChallenge {
+    /// Names this ceremony at its finish; usable once.
+    pub challenge_id: String,
+    /// WebAuthn's `CredentialCreationOptions` (registration) or `CredentialRequestOptions`
+    /// (login): `{publicKey: {...}}`, binary fields in base64url.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// `POST /v1/auth/passkey/finish`.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginFinish {
+    /// The `challenge_id` of the start.
+    pub challenge_id: String,
+    /// The authenticator's answer: WebAuthn's `PublicKeyCredential` as JSON (binary fields in
+    /// base64url), as `PublicKeyCredential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}

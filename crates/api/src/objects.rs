@@ -480,6 +480,37 @@ pub struct CredentialsView {
     pub passkeys: u32,
 }
 
+/// `POST /v1/orgs/{org}/users/{user}/passkeys/register/finish`.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterPasskeyRequest {
+    /// The `challenge_id` of `POST …/passkeys/register`.
+    pub challenge_id: String,
+    /// A name for the passkey, for its user (1–128 characters: `MacBook`, `YubiKey 5`).
+    pub name: String,
+    /// The authenticator's answer: WebAuthn's `PublicKeyCredential` of the registration as JSON
+    /// (binary fields in base64url), as `PublicKeyCredential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// A passkey (never its key).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasskeyView {
+    /// Its credential ID (base64url): not a secret, the options of a login list it.
+    pub id: String,
+    /// The name its user gave it.
+    pub name: String,
+    /// When it was registered.
+    pub created_at: String,
+    /// When it last logged in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    /// See the module documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+}
+
 /// A user.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserView {

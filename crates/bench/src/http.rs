@@ -308,13 +308,7 @@ fn first_allowed_at_root(
     users.sort();
     for id in users {
         let decision = engine
-            .check(
-                id.as_str(),
-                action,
-                &root,
-                &RequestContext::default(),
-                now,
-            )
+            .check(id.as_str(), action, &root, &RequestContext::default(), now)
             .map_err(|e| format!("{e:?}"))?;
         if decision.allowed {
             return Ok((engine.model().org.id.clone(), id.clone()));

@@ -317,21 +317,29 @@ pub(crate) async fn serve_router(
     writer: &Writer,
 ) -> Result<(canopy_server::state::App, SocketAddr), BenchError> {
     let clock = Arc::new(SystemClock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    let auth = canopy_server::state::AuthSettings::default();
+    let passkeys = canopy_server::passkeys::RelyingParty::new(
+        &auth.webauthn,
+        addr.port(),
+        &canopy_store::AuditKey::generate(),
+    )
+    .map_err(err)?;
     let app = canopy_server::state::App {
         store: store.clone(),
         shared: shared.clone(),
         writer: writer.clone(),
         clock: clock.clone(),
-        auth: Default::default(),
+        auth: Arc::new(auth),
         min_revision_wait: Duration::from_secs(5),
         sessions: Default::default(),
         tokens: Default::default(),
         notifier: canopy_server::notify::Notifier::new(None, clock).map_err(err)?,
+        passkeys: Arc::new(passkeys),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(err)?;
-    let addr = listener.local_addr().map_err(err)?;
     let service =
         canopy_server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

@@ -25,6 +25,7 @@ mod input;
 #[cfg(test)]
 mod operations;
 mod output;
+mod passkeys;
 mod plans;
 mod policies;
 mod principals;
@@ -78,6 +79,8 @@ pub enum Command {
     Totp(Noun<principals::TotpCommand>),
     /// Groups and their members.
     Group(Noun<principals::GroupCommand>),
+    /// Passkeys: list and remove them; register one or log in with one, step by step.
+    Passkey(Noun<passkeys::PasskeyCommand>),
     /// Roles.
     Role(Noun<policies::RoleCommand>),
     /// Bindings: who holds which role where.
@@ -228,6 +231,7 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
         Command::Token(n) => principals::token(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Totp(n) => principals::totp(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Group(n) => principals::group(&Ctx::new(&n.conn, lang)?, n.command).await,
+        Command::Passkey(n) => passkeys::passkey(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Role(n) => policies::role(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Binding(n) => policies::binding(&Ctx::new(&n.conn, lang)?, n.command).await,
         Command::Guardrail(n) => policies::guardrail(&Ctx::new(&n.conn, lang)?, n.command).await,

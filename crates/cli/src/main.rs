@@ -61,6 +61,14 @@ enum Commands {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<ipnet::IpNet>,
+        /// The WebAuthn relying party ID of passkeys: the origin's host or a domain above it.
+        /// Passkeys are bound to it; changing it makes them unusable [default: localhost].
+        #[arg(long, env = "CANOPY_WEBAUTHN_RP_ID")]
+        webauthn_rp_id: Option<String>,
+        /// The origin browsers use passkeys at (`https://iam.example.com`)
+        /// [default: http://localhost:PORT, PORT the one listened on].
+        #[arg(long, env = "CANOPY_WEBAUTHN_ORIGIN")]
+        webauthn_origin: Option<String>,
         /// Start with a demo installation (an initialised data directory is used as it is).
         #[arg(long)]
         demo: bool,
@@ -151,6 +159,8 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             session_minutes,
             session_idle_minutes,
             trusted_proxies,
+            webauthn_rp_id,
+            webauthn_origin,
             demo,
         } => {
             let (store, file) = store.with_config()?;
@@ -169,6 +179,13 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 false => trusted_proxies,
             };
             let smtp = file.smtp.as_ref().map(|s| s.config()).transpose()?;
+            let webauthn_file = file.webauthn.clone().unwrap_or_default();
+            let webauthn = canopy_server::state::WebauthnSettings {
+                rp_id: webauthn_rp_id.or(webauthn_file.rp_id).unwrap_or_else(|| {
+                    canopy_server::state::WebauthnSettings::DEFAULT_RP_ID.to_string()
+                }),
+                origin: webauthn_origin.or(webauthn_file.origin),
+            };
             if demo {
                 demo::setup(&store).await?;
             }
@@ -180,6 +197,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                     session_lifetime: Duration::from_secs(session_minutes * 60),
                     session_idle: Duration::from_secs(session_idle_minutes * 60),
                     trusted_proxies,
+                    webauthn,
                 },
                 min_revision_wait: Duration::from_secs(5),
                 smtp,

@@ -170,6 +170,26 @@ pub fn logged_in(
     }
 }
 
+/// `canopy passkey login-finish`: the token is stored.
+pub fn logged_in_with_passkey(
+    org: Option<&str>,
+    server: &str,
+    expires_at: &str,
+    path: &Path,
+    lang: Lang,
+) -> String {
+    let path = path.display();
+    let org = org.unwrap_or("?");
+    match lang {
+        Lang::En => format!(
+            "logged in to {server} with a passkey of {org} until {expires_at} (stored in {path})"
+        ),
+        Lang::Ja => format!(
+            "{server} に {org} のパスキーでログインしました（{expires_at} まで有効、{path} に保存）"
+        ),
+    }
+}
+
 pub fn logged_out(path: &Path, lang: Lang) -> String {
     match lang {
         Lang::En => format!("logged out (removed {})", path.display()),

@@ -53,6 +53,18 @@ pub struct ConfigFile {
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     /// `serve`: the SMTP server that login notices are e-mailed through.
     pub smtp: Option<SmtpFile>,
+    /// `serve`: the WebAuthn relying party of passkeys.
+    pub webauthn: Option<WebauthnFile>,
+}
+
+/// `webauthn:` in the configuration file.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    /// The relying party ID (a domain: the origin's host or one above it).
+    pub rp_id: Option<String>,
+    /// The origin browsers are at (`https://iam.example.com`).
+    pub origin: Option<String>,
 }
 
 /// `smtp:` in the configuration file. The password is read from a file.

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use canopy_testkit::passkey::SoftAuthenticator;
 use canopy_testkit::server::ServerProcess;
 use canopy_testkit::totp::{code_at, now_s};
 use serde_json::Value;
@@ -216,6 +217,53 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     assert!(said.contains("alice of acme"), "{said}");
     let alice_token = stored_token(&config);
     assert_eq!(cli.json(&["org", "get"])["limits"]["max_nodes"], 100);
+
+    // Passkeys: the ceremonies driven step by step, the authenticator's answers in files (a
+    // software authenticator here, at the server's default origin).
+    let origin = format!("http://localhost:{}", url.rsplit(':').next().unwrap());
+    let mut authenticator = SoftAuthenticator::new();
+    let start = cli.json(&["passkey", "register-start", "alice"]);
+    let challenge = start["challenge_id"].as_str().unwrap().to_string();
+    let answer = authenticator.register(&origin, &start["options"]).unwrap();
+    let registration = write(files, "registration.json", &answer.to_string());
+    let finish = [
+        "passkey",
+        "register-finish",
+        "alice",
+        "--challenge",
+        &challenge,
+        "--name",
+        "laptop",
+        "--credential",
+        &registration,
+    ];
+    let dry = cli.ok(&[&finish[..], &["--dry-run"]].concat());
+    assert!(dry.contains("nothing was changed"), "{dry}");
+    let passkey = cli.json(&finish);
+    assert_eq!(passkey["name"], "laptop");
+    let passkey_id = passkey["id"].as_str().unwrap().to_string();
+    assert!(cli.ok(&["passkey", "list", "alice"]).contains("laptop"));
+    let start = cli.json(&["passkey", "login-start", "--username", "alice"]);
+    let answer = authenticator.login(&origin, &start["options"]).unwrap();
+    let assertion = write(files, "assertion.json", &answer.to_string());
+    let said = cli.ok(&[
+        "passkey",
+        "login-finish",
+        "--challenge",
+        start["challenge_id"].as_str().unwrap(),
+        "--credential",
+        &assertion,
+    ]);
+    assert!(said.contains("with a passkey of acme"), "{said}");
+    assert_ne!(
+        stored_token(&config),
+        alice_token,
+        "the passkey session is stored"
+    );
+    assert!(cli.ok(&["passkey", "list", "alice"]).contains("LAST USED"));
+    cli.ok(&["passkey", "remove", "alice", &passkey_id, "--dry-run"]);
+    cli.ok(&["passkey", "remove", "alice", &passkey_id]);
+    assert!(!cli.ok(&["passkey", "list", "alice"]).contains("laptop"));
 
     // The catalog, from a file.
     let catalog = write(

@@ -86,6 +86,9 @@ impl Client {
     }
 }
 
+/// The origin both replicas take passkeys at (a load balancer's, say).
+const ORIGIN: &str = "http://localhost:8443";
+
 fn revision(v: &Value) -> u64 {
     v["revision"].as_u64().unwrap()
 }
@@ -132,8 +135,14 @@ async fn two_replicas() -> Replicas {
     let (code, out) = run(&binary(), &init).unwrap();
     assert_eq!(code, 0, "{out}");
 
-    let a = ServerProcess::start(&binary(), &store).unwrap();
-    let b = ServerProcess::start(&binary(), &store).unwrap();
+    // Behind one load balancer: one origin for passkeys, whichever replica answers.
+    let serve = [
+        store.clone(),
+        vec!["--webauthn-origin".into(), ORIGIN.into()],
+    ]
+    .concat();
+    let a = ServerProcess::start(&binary(), &serve).unwrap();
+    let b = ServerProcess::start(&binary(), &serve).unwrap();
     let (ca, cb) = (Client::new(&a), Client::new(&b));
     let root = ca
         .login(json!({"username": "root", "password": "replica-root-pw"}))
@@ -343,4 +352,62 @@ async fn failed_logins_and_logouts_hold_across_replicas() {
         login_status(&ca, "alice-pw-1").await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_ceremony_started_on_one_replica_finishes_on_the_other() {
+    use canopy_testkit::http::Http;
+    use canopy_testkit::passkey::{SoftAuthenticator, start_login};
+    let Replicas {
+        _dir, a, b, alice, ..
+    } = two_replicas().await;
+    let (ha, hb) = (Http::new(&a.url()), Http::new(&b.url()));
+    let mut key = SoftAuthenticator::new();
+
+    // Registered: started on one, finished on the other.
+    let register = "/v1/orgs/acme/users/alice/passkeys/register";
+    let start = ha.send(Some(&alice), "POST", register, None).await.unwrap();
+    assert_eq!(start.status, 200, "{}", start.body);
+    let credential = key.register(ORIGIN, &start.body["options"]).unwrap();
+    let body = json!({"challenge_id": start.body["challenge_id"], "name": "key", "credential": credential});
+    let finish = hb
+        .send(
+            Some(&alice),
+            "POST",
+            &format!("{register}/finish"),
+            Some(&body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finish.status, 201, "{}", finish.body);
+
+    // Logged in: started on one, finished on the other; the same finish again on the first is a
+    // replay.
+    let start = start_login(&hb, "acme", Some("alice")).await.unwrap();
+    let answer = key.login(ORIGIN, &start["options"]).unwrap();
+    let body = json!({"challenge_id": start["challenge_id"], "credential": answer});
+    let ok = ha
+        .send(None, "POST", "/v1/auth/passkey/finish", Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let replay = hb
+        .send(None, "POST", "/v1/auth/passkey/finish", Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(replay.status, 401, "{}", replay.body);
+    // The passkey session works on both.
+    let token = ok.body["token"].as_str().unwrap();
+    for h in [&ha, &hb] {
+        let listed = h
+            .send(
+                Some(token),
+                "GET",
+                "/v1/orgs/acme/users/alice/passkeys",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.body["items"][0]["name"], "key", "{}", listed.body);
+    }
 }

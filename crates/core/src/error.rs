@@ -65,6 +65,9 @@ pub enum Rule {
     NotAGroup,
     /// This credential kind is not set, so it cannot be removed.
     NoSuchCredential,
+    /// The credential (a passkey's credential ID) is already registered, to this user or
+    /// another: one authenticator's credential belongs to one account.
+    CredentialTaken,
     /// A catalog name that is not well formed.
     BadCatalog(String),
     /// A command that only instance administrators may give.
@@ -208,6 +211,7 @@ impl CommandError {
                 | self::Rule::SystemRoleReadOnly
                 | self::Rule::OwnTokensOnly => "forbidden",
                 self::Rule::LimitBelowCurrent => "limit",
+                self::Rule::CredentialTaken => "duplicate-name",
                 _ => "invalid-field",
             },
         }

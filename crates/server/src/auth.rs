@@ -1,6 +1,9 @@
 //! Who is asking: bearer tokens from `POST /v1/auth/login`, resolved to an actor of the engine
 //! with the context of their session (second factor, client address); logging in and out, with
-//! back-off after failures and an audit event for every attempt.
+//! back-off after failures and an audit event for every attempt. Logging in with a passkey is
+//! in [`passkey`].
+
+pub mod passkey;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,6 +16,7 @@ use canopy_core::engine::Actor;
 use canopy_core::ids::{OrgId, PrincipalId};
 use canopy_core::messages::Lang;
 use canopy_core::model::{RequestContext, canonical_ip};
+use canopy_core::time::Timestamp;
 use canopy_store::{AuditDraft, Outcome, SecondFactor, Session};
 use ipnet::IpNet;
 
@@ -373,7 +377,7 @@ fn back_off(failures: i64, free: i64) -> i64 {
 
 /// Appends an authentication event to the audit chain of `org` (or the instance's). A failure
 /// to record it is logged: it must not tell the client anything.
-async fn audit(
+pub(crate) async fn audit(
     app: &App,
     org: Option<&OrgId>,
     actor: String,
@@ -396,6 +400,168 @@ async fn audit(
     }
 }
 
+/// One login attempt, whatever its method: the back-off keys it counts against (its account,
+/// if it names one, and its address), and what its audit events say of it.
+pub(crate) struct Attempt<'a> {
+    app: &'a App,
+    lang: Lang,
+    now: Timestamp,
+    /// The organisation whose chain records it (`None`: the instance's).
+    org: Option<OrgId>,
+    /// `user:ORG/USERNAME` as the client named them (`None`: no username given).
+    account_key: Option<String>,
+    address_key: String,
+    /// `org`, `username`, `source` (and `method`) of the attempt, for its audit events.
+    detail: serde_json::Value,
+}
+
+impl<'a> Attempt<'a> {
+    /// An attempt from `source` on the account `org_ref/username` as the client named it.
+    pub(crate) fn new(
+        app: &'a App,
+        lang: Lang,
+        org: Option<OrgId>,
+        org_ref: Option<&str>,
+        username: Option<&str>,
+        source: Option<IpAddr>,
+        method: &str,
+    ) -> Attempt<'a> {
+        let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
+        Attempt {
+            app,
+            lang,
+            now: app.clock.now(),
+            org,
+            account_key: username.map(|u| format!("user:{}/{u}", org_ref.unwrap_or(""))),
+            address_key: format!("ip:{source_text}"),
+            detail: serde_json::json!({
+                "org": org_ref,
+                "username": username,
+                "source": source,
+                "method": method,
+            }),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        let mut keys = vec![self.address_key.as_str()];
+        keys.extend(self.account_key.as_deref());
+        keys
+    }
+
+    /// An audit event of this attempt refused for `reason`.
+    async fn audit_refusal(&self, reason: &str) {
+        let mut detail = self.detail.clone();
+        detail["reason"] = reason.into();
+        audit(
+            self.app,
+            self.org.as_ref(),
+            "anonymous".into(),
+            "login",
+            Outcome::Rejected,
+            detail,
+        )
+        .await;
+    }
+
+    /// 429 `rate-limited` with `Retry-After` (audited) while the account or the address is
+    /// blocked after repeated failures.
+    pub(crate) async fn check_blocked(&self) -> Result<(), ApiError> {
+        let Some(until) = self
+            .app
+            .store
+            .login_blocked_until(&self.keys(), self.now)
+            .await
+            .map_err(|e| ApiError::store(&e, self.lang))?
+        else {
+            return Ok(());
+        };
+        self.audit_refusal("rate_limited").await;
+        let wait_s = (until.millis() - self.now.millis() + 999) / 1000;
+        let mut e = ApiError::new(
+            "rate-limited",
+            messages::login_rate_limited(wait_s, self.lang),
+        );
+        e.retry_after = Some(wait_s.max(1) as u64);
+        Err(e)
+    }
+
+    /// A failure: counts against the account and the address, and is audited with its reason.
+    pub(crate) async fn failed(&self, reason: &str) -> Result<(), ApiError> {
+        let keys = [
+            (self.account_key.as_ref(), ACCOUNT_FREE_FAILURES),
+            (Some(&self.address_key), ADDRESS_FREE_FAILURES),
+        ];
+        for (key, free) in keys {
+            let Some(key) = key else { continue };
+            self.app
+                .store
+                .record_login_failure(key, self.now, FORGET_FAILURES_MS, |n| back_off(n, free))
+                .await
+                .map_err(|e| ApiError::store(&e, self.lang))?;
+        }
+        self.audit_refusal(reason).await;
+        Ok(())
+    }
+
+    /// A success: the account's failures are forgotten, a session is opened for `principal`
+    /// (an instance administrator when the attempt has no organisation) and audited with
+    /// `extra` details.
+    pub(crate) async fn succeeded(
+        self,
+        principal: &str,
+        username: &str,
+        second_factor: Option<SecondFactor>,
+        extra: serde_json::Value,
+    ) -> Result<LoginResponse, ApiError> {
+        let (app, lang, now) = (self.app, self.lang, self.now);
+        if let Some(key) = &self.account_key {
+            app.store
+                .clear_login_failures(key)
+                .await
+                .map_err(|e| ApiError::store(&e, lang))?;
+        }
+        let token = format!("cnp_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let session = Session {
+            id: format!("ses_{}", hex::encode(rand::random::<[u8; 10]>())),
+            org: self.org.as_ref().map(|o| o.to_string()),
+            principal: principal.to_string(),
+            username: username.to_string(),
+            second_factor,
+            source: self.detail["source"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            created: now,
+            expires: now.plus_millis(app.auth.session_lifetime.as_millis() as i64),
+            last_seen: now,
+        };
+        app.store
+            .create_session(&token, &session)
+            .await
+            .map_err(|e| ApiError::store(&e, lang))?;
+        let actor = match &self.org {
+            Some(_) => principal.to_string(),
+            None => format!("instance:{username}"),
+        };
+        let mut detail = serde_json::json!({
+            "session": session.id,
+            "source": self.detail["source"],
+            "second_factor": session.second_factor.map(SecondFactor::as_str),
+            "method": self.detail["method"],
+        });
+        if let (Some(d), serde_json::Value::Object(more)) = (detail.as_object_mut(), extra) {
+            d.extend(more);
+        }
+        audit(app, self.org.as_ref(), actor, "login", Outcome::Ok, detail).await;
+        Ok(LoginResponse {
+            token,
+            expires_at: session.expires.to_string(),
+            warnings: Vec::new(),
+        })
+    }
+}
+
 /// A bearer token for a user of an organisation, or for an instance administrator (`org`
 /// omitted). Every failure answers the same 401; after repeated failures for the account or
 /// from the address, 429 with `Retry-After` (before the password is even looked at). A user's
@@ -414,7 +580,6 @@ pub async fn login(
     crate::body::Json(req): crate::body::Json<LoginRequest>,
 ) -> Result<(axum::http::HeaderMap, axum::Json<LoginResponse>), ApiError> {
     let bad = || ApiError::new("unauthenticated", messages::bad_login(lang));
-    let now = app.clock.now();
     // Who, as the engines know them: the organisation (if it exists), and the principal if it
     // exists and is enabled.
     let (org, who): (Option<OrgId>, Option<PrincipalId>) = {
@@ -440,67 +605,19 @@ pub async fn login(
             },
         }
     };
-    let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
-    let account_key = format!("user:{}/{}", req.org.as_deref().unwrap_or(""), req.username);
-    let address_key = format!("ip:{source_text}");
-    let attempt = serde_json::json!({
-        "org": req.org,
-        "username": req.username,
-        "source": source,
-    });
-    let refused = |reason: &str| {
-        let mut detail = attempt.clone();
-        detail["reason"] = reason.into();
-        detail
-    };
-
-    let keys = [account_key.as_str(), address_key.as_str()];
-    if let Some(until) = app
-        .store
-        .login_blocked_until(&keys, now)
-        .await
-        .map_err(|e| ApiError::store(&e, lang))?
-    {
-        audit(
-            &app,
-            org.as_ref(),
-            "anonymous".into(),
-            "login",
-            Outcome::Rejected,
-            refused("rate_limited"),
-        )
-        .await;
-        let wait_s = (until.millis() - now.millis() + 999) / 1000;
-        let mut e = ApiError::new("rate-limited", messages::login_rate_limited(wait_s, lang));
-        e.retry_after = Some(wait_s.max(1) as u64);
-        return Err(e);
-    }
-
-    // A failure counts against the account and the address, and is audited with its reason.
-    let failed = async |reason: &str| -> Result<(), ApiError> {
-        for (key, free) in [
-            (&account_key, ACCOUNT_FREE_FAILURES),
-            (&address_key, ADDRESS_FREE_FAILURES),
-        ] {
-            app.store
-                .record_login_failure(key, now, FORGET_FAILURES_MS, |n| back_off(n, free))
-                .await
-                .map_err(|e| ApiError::store(&e, lang))?;
-        }
-        audit(
-            &app,
-            org.as_ref(),
-            "anonymous".into(),
-            "login",
-            Outcome::Rejected,
-            refused(reason),
-        )
-        .await;
-        Ok(())
-    };
+    let attempt = Attempt::new(
+        &app,
+        lang,
+        org,
+        req.org.as_deref(),
+        Some(&req.username),
+        source,
+        "password",
+    );
+    attempt.check_blocked().await?;
     // Refused before any lookup, so the answer says nothing about the account.
     if req.password.len() > MAX_PASSWORD_BYTES {
-        failed("oversized_password").await?;
+        attempt.failed("oversized_password").await?;
         return Err(ApiError::new(
             "invalid-field",
             messages::password_too_long(MAX_PASSWORD_BYTES, lang),
@@ -515,35 +632,29 @@ pub async fn login(
         None => None,
     };
     if !verify_password(req.password, hash).await {
-        failed("bad_credentials").await?;
+        attempt.failed("bad_credentials").await?;
         return Err(bad());
     }
     let id = who.ok_or_else(bad)?;
+    let org = attempt.org.clone();
+    let now = app.clock.now();
     let standing = org.as_ref().map(|o| standing_of(&app, o, &id, now));
     let break_glass = standing.is_some_and(|s| s.break_glass);
     let second_factor = match org.as_ref() {
-        Some(org) if has_totp(&app, org, &id) => {
+        Some(o) if has_totp(&app, o, &id) => {
             let checked = check_second_factor(&app, &id, &req.totp, &req.recovery_code, now)
                 .await
                 .map_err(|e| ApiError::store(&e, lang))?;
             match checked {
                 Checked::Missing => {
-                    audit(
-                        &app,
-                        Some(org),
-                        id.to_string(),
-                        "login",
-                        Outcome::Rejected,
-                        refused("second_factor_required"),
-                    )
-                    .await;
+                    attempt.audit_refusal("second_factor_required").await;
                     return Err(ApiError::new(
                         "second-factor-required",
                         messages::second_factor_needed(lang),
                     ));
                 }
                 Checked::Refused(reason) => {
-                    failed(reason).await?;
+                    attempt.failed(reason).await?;
                     return Err(ApiError::new(
                         "unauthenticated",
                         messages::bad_second_factor(lang),
@@ -556,73 +667,27 @@ pub async fn login(
     };
     // A break-glass account is MFA-protected: without a second factor it does not log in.
     if break_glass && second_factor.is_none() {
-        audit(
-            &app,
-            org.as_ref(),
-            id.to_string(),
-            "login",
-            Outcome::Rejected,
-            refused("break_glass_without_second_factor"),
-        )
-        .await;
+        attempt
+            .audit_refusal("break_glass_without_second_factor")
+            .await;
         return Err(ApiError::new(
             "unauthenticated",
             messages::break_glass_needs_second_factor(lang),
         ));
     }
-    app.store
-        .clear_login_failures(&account_key)
-        .await
-        .map_err(|e| ApiError::store(&e, lang))?;
-    let token = format!("cnp_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let session = Session {
-        id: format!("ses_{}", hex::encode(rand::random::<[u8; 10]>())),
-        org: org.as_ref().map(|o| o.to_string()),
-        principal: id.to_string(),
-        username: req.username,
-        second_factor,
-        source: source_text,
-        created: now,
-        expires: now.plus_millis(app.auth.session_lifetime.as_millis() as i64),
-        last_seen: now,
-    };
-    app.store
-        .create_session(&token, &session)
-        .await
-        .map_err(|e| ApiError::store(&e, lang))?;
-    let actor = match &org {
-        Some(_) => id.to_string(),
-        None => format!("instance:{}", session.username),
-    };
-    audit(
-        &app,
-        org.as_ref(),
-        actor,
-        "login",
-        Outcome::Ok,
-        serde_json::json!({
-            "session": session.id,
-            "source": source,
-            "second_factor": session.second_factor.map(SecondFactor::as_str),
-            "break_glass": break_glass,
-        }),
-    )
-    .await;
+    let extra = serde_json::json!({ "break_glass": break_glass });
+    let mut answer = attempt
+        .succeeded(id.as_str(), &req.username, second_factor, extra)
+        .await?;
+    answer.warnings = standing
+        .filter(|s| s.privileged && !s.mfa_required)
+        .map(|_| vec![messages::mfa_not_required(lang)])
+        .unwrap_or_default();
     let headers = match &org {
         Some(org) => crate::notify::after_login(&app, &browser, org, &id).await,
         None => Default::default(),
     };
-    Ok((
-        headers,
-        axum::Json(LoginResponse {
-            token,
-            expires_at: session.expires.to_string(),
-            warnings: standing
-                .filter(|s| s.privileged && !s.mfa_required)
-                .map(|_| vec![messages::mfa_not_required(lang)])
-                .unwrap_or_default(),
-        }),
-    ))
+    Ok((headers, axum::Json(answer)))
 }
 
 /// What a login needs to know of the user it logs in.

@@ -9,6 +9,7 @@ pub mod local;
 pub mod messages;
 pub mod notify;
 pub mod openapi;
+pub mod passkeys;
 pub mod problem;
 pub mod routes;
 pub mod second_factor;
@@ -293,6 +294,17 @@ pub async fn serve(
         config.audit_key.clone(),
         follow,
     );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServerError::Io(format!("{}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    // The default origin names the port actually bound (port 0 in tests).
+    let passkeys =
+        passkeys::RelyingParty::new(&config.auth.webauthn, addr.port(), &config.audit_key)
+            .map_err(ServerError::Invalid)?;
+    tracing::info!(rp_id = %config.auth.webauthn.rp_id, origin = %passkeys.origin(), "passkeys");
     let app = App {
         store,
         shared: shared.clone(),
@@ -303,13 +315,8 @@ pub async fn serve(
         sessions: Default::default(),
         tokens: Default::default(),
         notifier,
+        passkeys: Arc::new(passkeys),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServerError::Io(format!("{}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServerError::Io(e.to_string()))?;
     tracing::info!(%addr, revision = shared.revision(), "serving");
     on_ready(addr);
     axum::serve(

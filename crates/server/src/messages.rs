@@ -391,6 +391,20 @@ pub fn notice_body(notice: &Notice, lang: Lang) -> String {
     }
 }
 
+/// A failed passkey login: the same words whatever was wrong (an unknown challenge, a replay,
+/// an answer that does not verify, a removed passkey, a disabled user).
+pub fn bad_passkey_login(lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            "the passkey login failed; start again with POST /v1/auth/passkey/start".into()
+        }
+        Lang::Ja => {
+            "パスキーによるログインに失敗しました。POST /v1/auth/passkey/start からやり直してください"
+                .into()
+        }
+    }
+}
+
 /// A time as Japan Standard Time: `2026-11-23 19:00:00 JST`.
 pub fn jst(t: Timestamp) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -413,6 +427,17 @@ pub fn no_smtp(lang: Lang) -> &'static str {
     }
 }
 
+/// Someone registering a passkey for another user.
+pub fn passkeys_are_registered_by_their_user(lang: Lang) -> String {
+    match lang {
+        Lang::En => "only the user themself may register their passkeys: log in as them".into(),
+        Lang::Ja => {
+            "パスキーを登録できるのはそのユーザー本人だけです。本人としてログインしてください"
+                .into()
+        }
+    }
+}
+
 /// `smtp.security: none` for a host that is not on this machine.
 pub fn smtp_none_not_loopback(host: &str, lang: Lang) -> String {
     match lang {
@@ -421,6 +446,20 @@ pub fn smtp_none_not_loopback(host: &str, lang: Lang) -> String {
         ),
         Lang::Ja => format!(
             "smtp: `security: none` はメールを平文で送るため、ループバックのホストにのみ使えます（`{host}` は不可）。starttls か tls を使ってください"
+        ),
+    }
+}
+
+/// A registration's `challenge_id` that is unknown, expired, used, or another user's.
+pub fn unknown_challenge(id: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "`challenge_id` `{id}` is not a registration of this user in progress (unknown, \
+             expired after 5 minutes, or used); start again with POST …/passkeys/register"
+        ),
+        Lang::Ja => format!(
+            "`challenge_id` `{id}` はこのユーザーの進行中の登録ではありません（不明、5 分で期限切れ、\
+             または使用済み）。POST …/passkeys/register からやり直してください"
         ),
     }
 }
@@ -438,5 +477,26 @@ pub fn bad_smtp(detail: &str, lang: Lang) -> String {
     match lang {
         Lang::En => format!("smtp: {detail}"),
         Lang::Ja => format!("smtp の設定が正しくありません: {detail}"),
+    }
+}
+
+/// An authenticator's answer to a registration that does not verify.
+pub fn credential_refused(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "`credential` does not verify against the registration's challenge and this \
+             server's origin: {detail}"
+        ),
+        Lang::Ja => format!(
+            "`credential` を登録のチャレンジとこのサーバーのオリジンで検証できません: {detail}"
+        ),
+    }
+}
+
+/// A passkey name that is empty, too long or holds control characters.
+pub fn bad_passkey_name(max: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`name` must be 1 to {max} characters without control characters"),
+        Lang::Ja => format!("`name` は制御文字を含まない 1〜{max} 文字にしてください"),
     }
 }

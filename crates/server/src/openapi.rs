@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 
 use crate::auth;
 use crate::routes::{
-    audit, bindings, catalog, decisions, groups, guardrails, nodes, orgs, plans, resources, roles,
-    service_accounts, tokens, totp, users, watch,
+    audit, bindings, catalog, decisions, groups, guardrails, nodes, orgs, passkeys, plans,
+    resources, roles, service_accounts, tokens, totp, users, watch,
 };
 use crate::state::App;
 
@@ -28,7 +28,7 @@ use crate::state::App;
     ),
     components(schemas(canopy_api::Problem)),
     tags(
-        (name = "auth", description = "Logging in and out, second factors, API tokens and keys"),
+        (name = "auth", description = "Logging in (password or passkey) and out, second factors, API tokens and keys"),
         (name = "organisations", description = "Organisations (instance administrators create them)"),
         (name = "tree", description = "Folders, projects and the tree"),
         (name = "resources", description = "Resources and their links"),
@@ -59,6 +59,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(tokens::revoke_user_token))
         .routes(routes!(tokens::create_sa_key, tokens::list_sa_keys))
         .routes(routes!(tokens::revoke_sa_key))
+        .routes(routes!(auth::passkey::start))
+        .routes(routes!(auth::passkey::finish))
         .routes(routes!(orgs::list, orgs::create))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))
         .routes(routes!(nodes::tree))
@@ -76,6 +78,10 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(catalog::get, catalog::put))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::delete))
         .routes(routes!(service_accounts::list, service_accounts::create))
         .routes(routes!(
             service_accounts::get,
@@ -109,7 +115,14 @@ pub fn routes() -> OpenApiRouter<App> {
 }
 
 /// Routes that need no credentials.
-const PUBLIC: &[&str] = &["healthz", "readyz", "openapi_json", "login"];
+const PUBLIC: &[&str] = &[
+    "healthz",
+    "readyz",
+    "openapi_json",
+    "login",
+    "start_passkey_login",
+    "finish_passkey_login",
+];
 
 /// The OpenAPI document: the generated one, with what every operation shares added in one
 /// place — the bearer token (except on public routes) and problem answers for every error.

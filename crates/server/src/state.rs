@@ -31,6 +31,8 @@ pub struct App {
     pub tokens: Arc<RecentCache<String>>,
     /// Delivers login notifications.
     pub notifier: crate::notify::Notifier,
+    /// The WebAuthn relying party of passkeys.
+    pub passkeys: Arc<crate::passkeys::RelyingParty>,
 }
 
 /// How the server authenticates: sessions, client addresses, failed logins.
@@ -42,6 +44,8 @@ pub struct AuthSettings {
     pub session_idle: Duration,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
     pub trusted_proxies: Vec<IpNet>,
+    /// The WebAuthn relying party of passkeys.
+    pub webauthn: WebauthnSettings,
 }
 
 impl Default for AuthSettings {
@@ -50,6 +54,39 @@ impl Default for AuthSettings {
             session_lifetime: Duration::from_secs(8 * 3600),
             session_idle: Duration::from_secs(3600),
             trusted_proxies: Vec::new(),
+            webauthn: WebauthnSettings::default(),
+        }
+    }
+}
+
+/// The WebAuthn relying party: the domain passkeys are bound to and the origin browsers show.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WebauthnSettings {
+    /// The relying party ID: the origin's host or a registrable suffix of it. Passkeys are bound
+    /// to it: changing it makes every registered passkey unusable.
+    pub rp_id: String,
+    /// The origin the browser is at (`https://iam.example.com`); `None`: `http://localhost:PORT`
+    /// with the port the server listens on.
+    pub origin: Option<String>,
+}
+
+impl WebauthnSettings {
+    /// The relying party ID when none is configured.
+    pub const DEFAULT_RP_ID: &str = "localhost";
+
+    /// The origin: the configured one, or `http://localhost:PORT`.
+    pub fn origin_for(&self, port: u16) -> String {
+        self.origin
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+    }
+}
+
+impl Default for WebauthnSettings {
+    fn default() -> Self {
+        WebauthnSettings {
+            rp_id: Self::DEFAULT_RP_ID.into(),
+            origin: None,
         }
     }
 }

@@ -32,11 +32,22 @@ const SELF_ONLY: Expect = [401, 404, 403, 403, 200, 404, 403];
 const SELF_OR_ADMIN: Expect = [401, 404, 403, 403, 200, 404, 200];
 /// Organisation management that only instance administrators do, on acme's URL.
 const INSTANCE_ONLY: Expect = [401, 404, 403, 403, 403, 200, 403];
+/// What only the user `spare` themself may do (registering their passkeys): no one here.
+const SPARE_ONLY: Expect = [401, 404, 403, 403, 403, 404, 403];
+/// Refused to everyone, with the same 401 (a login's answer that does not verify).
+const REFUSED: Expect = [401; 7];
 
 const ORG: &str = "/v1/orgs/acme";
 
 /// Operations that ask a question and change nothing: sent as they are, without `dry_run`.
 const QUESTIONS: &[&str] = &["login", "check", "check_batch", "explain", "plan"];
+/// Steps of WebAuthn ceremonies that change no state (they keep a challenge, or open a session
+/// as a login does): sent as they are, without `dry_run`.
+const CEREMONIES: &[&str] = &[
+    "start_passkey_registration",
+    "start_passkey_login",
+    "finish_passkey_login",
+];
 
 /// One request of the matrix.
 struct Row {
@@ -53,7 +64,7 @@ struct Row {
 
 impl Row {
     fn is_mutation(&self) -> bool {
-        self.method != "GET" && !QUESTIONS.contains(&self.op)
+        self.method != "GET" && !QUESTIONS.contains(&self.op) && !CEREMONIES.contains(&self.op)
     }
 
     /// The path as sent: a mutation as a dry run.
@@ -109,7 +120,7 @@ fn statements() -> Value {
 /// The matrix: every operation of the route table, with the fixture's references; those on
 /// nodes, resources, bindings and guardrails once inside `acme/eng` and once outside.
 #[rustfmt::skip]
-fn rows(f: &Fixture) -> Vec<Row> {
+fn rows(f: &Fixture, passkey: &str) -> Vec<Row> {
     let (eng, payments, billing, ops, lab) =
         (seg("acme/eng"), seg("acme/eng/payments"), seg("acme/eng/billing"), seg("acme/ops"), seg("acme/lab"));
     let (vm1, vm2, vm3) = ("acme/eng/payments/vm-1", "acme/ops/vm-2", "acme/eng/payments/vm-3");
@@ -134,6 +145,8 @@ fn rows(f: &Fixture) -> Vec<Row> {
         r("create_sa_key", "", "POST", "service-accounts/robot/keys", j(json!({"name": "new"})), WRITE_OUT),
         r("list_sa_keys", "", "GET", "service-accounts/robot/keys", None, READ_OUT),
         r("revoke_sa_key", "", "DELETE", format!("service-accounts/robot/keys/{}", f.id("key:robot")), None, WRITE_OUT),
+        r("start_passkey_login", "", "POST", "/v1/auth/passkey/start", j(json!({"org": "acme", "username": "spare"})), PUBLIC),
+        r("finish_passkey_login", "", "POST", "/v1/auth/passkey/finish", j(json!({"challenge_id": "wch_none", "credential": {}})), REFUSED),
         // Organisations: members see their own (if they may read it), instance admins all.
         r("list_orgs", "", "GET", "/v1/orgs", None, [401, 200, 200, 200, 200, 200, 200]),
         r("create_org", "", "POST", "/v1/orgs", j(json!({"name": "neworg", "admin": {"username": "boss", "password": PASSWORD}})),
@@ -176,6 +189,12 @@ fn rows(f: &Fixture) -> Vec<Row> {
         r("get_user", "", "GET", "users/spare", None, READ_OUT),
         r("update_user", "", "PATCH", "users/spare", j(json!({"display_name": "Spare"})), WRITE_OUT),
         r("delete_user", "", "DELETE", "users/spare?cascade=true", None, WRITE_OUT),
+        // Passkeys: users register their own; listing is a member read, removal a user write.
+        r("list_passkeys", "", "GET", "users/spare/passkeys", None, READ_OUT),
+        r("start_passkey_registration", "", "POST", "users/spare/passkeys/register", None, SPARE_ONLY),
+        r("finish_passkey_registration", "", "POST", "users/spare/passkeys/register/finish",
+            j(json!({"challenge_id": "wch_none", "name": "key", "credential": {}})), SPARE_ONLY),
+        r("delete_passkey", "", "DELETE", format!("users/spare/passkeys/{passkey}"), None, WRITE_OUT),
         r("list_service_accounts", "", "GET", "service-accounts", None, READ_OUT),
         r("create_service_account", "", "POST", "service-accounts", j(json!({"name": "robot-2"})), WRITE_OUT),
         r("get_service_account", "", "GET", "service-accounts/robot", None, READ_OUT),
@@ -241,6 +260,18 @@ async fn start() -> (tempfile::TempDir, LocalServer, Fixture) {
     (dir, server, f)
 }
 
+/// Registers a passkey for `spare` (as spare): its ID.
+async fn spare_passkey(server: &LocalServer, f: &Fixture) -> String {
+    let spare = f.http.login(Some("acme"), "spare", PASSWORD).await.unwrap();
+    let origin = format!("http://localhost:{}", server.addr.port());
+    let mut a = canopy_testkit::passkey::SoftAuthenticator::new();
+    let p =
+        canopy_testkit::passkey::register(&f.http, &spare, "acme", "spare", "key", &mut a, &origin)
+            .await
+            .unwrap();
+    p["id"].as_str().unwrap().to_string()
+}
+
 /// The problem type a refusal of this status carries.
 fn slug_of(status: u16) -> Option<&'static str> {
     match status {
@@ -284,8 +315,9 @@ fn judge(r: &Row, who: Who, expected: u16, a: &canopy_testkit::http::Answer) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_every_caller_as_design_says() {
-    let (_dir, _server, f) = start().await;
-    let rows = rows(&f);
+    let (_dir, server, f) = start().await;
+    let passkey = spare_passkey(&server, &f).await;
+    let rows = rows(&f, &passkey);
 
     // The table covers exactly the operations of the route table.
     let doc = canopy_server::openapi::document();

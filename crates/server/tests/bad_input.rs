@@ -142,6 +142,15 @@ fn cases(f: &Fixture) -> Vec<Case> {
         case("a user name with a slash", "POST", "users", Body::Json(json!({"username": "../etc/passwd"})), INVALID_NAME),
         case("a group name with a colon", "POST", "groups", Body::Json(json!({"name": "group:x"})), INVALID_NAME),
         case("an empty role name", "POST", "roles", Body::Json(json!({"name": "", "statements": statements()})), INVALID_NAME),
+        // Passkeys: a name, a challenge, an authenticator's answer.
+        case("an empty passkey name", "POST", "users/org-admin/passkeys/register/finish",
+            Body::Json(json!({"challenge_id": "wch_x", "name": " ", "credential": {}})), (422, "invalid-field")),
+        case("an unknown registration challenge", "POST", "users/org-admin/passkeys/register/finish",
+            Body::Json(json!({"challenge_id": "wch_x", "name": "key", "credential": {}})), UNKNOWN_REFERENCE),
+        case("an unknown field in a passkey login", "POST", "/v1/auth/passkey/start",
+            Body::Json(json!({"org": "acme", "user": "viewer"})), UNKNOWN_FIELD),
+        case("a passkey login's answer that is no credential", "POST", "/v1/auth/passkey/finish",
+            Body::Json(json!({"challenge_id": "wch_x", "credential": "yes"})), (401, "unauthenticated")),
         // Unknown references in a body: 422.
         case("an unknown parent", "POST", "nodes", node("x", "acme/nowhere"), UNKNOWN_REFERENCE),
         case("an unknown resource type", "POST", "resources",

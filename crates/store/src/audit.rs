@@ -82,6 +82,16 @@ impl AuditKey {
         <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into())
     }
 
+    /// A key for another purpose, derived from this one (HMAC-SHA256 of `purpose`): replicas
+    /// that share the audit key agree on it without a second secret to distribute, and it
+    /// reveals nothing about the audit key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.hmac();
+        mac.update(b"canopy derived key: ");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub(crate) fn mac(&self, hash: &[u8]) -> Vec<u8> {
         let mut mac = self.hmac();
         mac.update(hash);

@@ -10,6 +10,7 @@
 //! - [`verify`](Store::verify): the stored invariants, the log replayed, the audit chains.
 
 mod audit;
+mod ceremonies;
 mod clock;
 mod devices;
 pub mod dialect;
@@ -28,6 +29,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use audit::{AuditEvent, AuditKey, AuditQuery, Outcome};
+pub use ceremonies::{Challenge, PASSKEY_KIND_PREFIX, Taken};
 pub use clock::SystemClock;
 pub use devices::DEVICE_LIFETIME_MS;
 pub use dialect::Dialect;

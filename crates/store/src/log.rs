@@ -215,6 +215,17 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The principals holding a secret of the given kind (a passkey's credential ID is held by
+    /// one at most).
+    pub async fn secret_holders(&mut self, kind: &str) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT principal_id FROM credentials WHERE kind = $1")
+                .bind(kind)
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
+    }
+
     /// Removes a principal's secret of the given kind.
     pub async fn delete_secret(&mut self, principal: &str, kind: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM credentials WHERE principal_id = $1 AND kind = $2")

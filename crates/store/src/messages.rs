@@ -89,6 +89,24 @@ pub fn verify_problem(p: &crate::verify::Problem, lang: Lang) -> String {
         (Lang::Ja, DanglingSecret { principal }) => {
             format!("存在しない {principal} の認証情報が残っています")
         }
+        (
+            Lang::En,
+            PasskeyCount {
+                principal,
+                counted,
+                stored,
+            },
+        ) => format!("{principal} has {counted} passkeys in the model but {stored} stored"),
+        (
+            Lang::Ja,
+            PasskeyCount {
+                principal,
+                counted,
+                stored,
+            },
+        ) => format!(
+            "{principal} のパスキーはモデルでは {counted} 個ですが、保存されているのは {stored} 個です"
+        ),
     }
 }
 

@@ -39,6 +39,12 @@ pub enum Problem {
     },
     /// A credential whose owner does not exist.
     DanglingSecret { principal: String },
+    /// A user's count of passkeys in the model differs from their stored passkeys.
+    PasskeyCount {
+        principal: String,
+        counted: u32,
+        stored: u64,
+    },
 }
 
 /// What `verify` checked and found.
@@ -234,7 +240,7 @@ impl Store {
     }
 
     /// Every credential belongs to a principal, a token or an organisation (its webhook secret)
-    /// that exists.
+    /// that exists, and every user has as many stored passkeys as the model counts.
     async fn check_secrets(
         &self,
         replayed: &Installation,
@@ -257,6 +263,30 @@ impl Store {
                 report
                     .problems
                     .push(Problem::DanglingSecret { principal: owner });
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT principal_id, COUNT(*) FROM credentials WHERE kind LIKE 'passkey:%' \
+             GROUP BY principal_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut stored = std::collections::HashMap::new();
+        for r in &rows {
+            let owner: String = sqlx::Row::try_get(r, 0)?;
+            let n: i64 = sqlx::Row::try_get(r, 1)?;
+            stored.insert(owner, n.max(0) as u64);
+        }
+        for e in replayed.orgs() {
+            for u in e.model().users.values() {
+                let n = stored.get(u.id.as_str()).copied().unwrap_or(0);
+                if n != u64::from(u.credentials.passkeys) {
+                    report.problems.push(Problem::PasskeyCount {
+                        principal: u.id.to_string(),
+                        counted: u.credentials.passkeys,
+                        stored: n,
+                    });
+                }
             }
         }
         Ok(())

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canopy_core::engine::{AccessDiff, Actor, ActorKind};
-use canopy_core::error::CommandError;
+use std::collections::{HashMap, HashSet};
+
+use canopy_core::error::{CommandError, Rule};
 use canopy_core::ids::{Clock, PrincipalId};
 use canopy_core::installation::{Change, Effects, Installation, InstanceWrite, Request};
 use canopy_core::model::{Object, ObjectKey, Write};
@@ -140,6 +142,55 @@ pub enum Expectation {
     OrgRevision(u64),
     /// The object was last written at this revision (`If-Match`).
     Object(ObjectKey, u64),
+    /// No principal holds a secret of this kind (a passkey's credential is registered once):
+    /// otherwise refused as [`Rule::CredentialTaken`].
+    NoSecret(String),
+    /// The principal holds a secret of this kind (the passkey to remove is still there):
+    /// otherwise refused as [`Rule::NoSuchCredential`]. With [`Expectation::NoSecret`], this
+    /// keeps a user's count of passkeys in the model equal to their rows, whatever races.
+    Secret(PrincipalId, String),
+}
+
+/// Who holds the secrets of the kinds a batch's expectations name: read inside the write lock,
+/// then kept current as the batch's accepted requests set and remove secrets.
+#[derive(Default)]
+struct Holders(HashMap<String, HashSet<String>>);
+
+impl Holders {
+    fn kind_of(expect: &Option<Expectation>) -> Option<&str> {
+        match expect {
+            Some(Expectation::NoSecret(kind) | Expectation::Secret(_, kind)) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Why a request's secret expectation does not hold, if it does not.
+    fn refusal(&self, expect: &Option<Expectation>) -> Option<CommandError> {
+        let held = |kind: &str| self.0.get(kind);
+        match expect {
+            Some(Expectation::NoSecret(kind)) if held(kind).is_some_and(|h| !h.is_empty()) => {
+                Some(CommandError::Rule(Rule::CredentialTaken))
+            }
+            Some(Expectation::Secret(owner, kind))
+                if !held(kind).is_some_and(|h| h.contains(owner.as_str())) =>
+            {
+                Some(CommandError::Rule(Rule::NoSuchCredential))
+            }
+            _ => None,
+        }
+    }
+
+    /// An accepted request's secrets, for the requests after it in the batch.
+    fn apply(&mut self, secrets: &[ResolvedSecret]) {
+        for op in secrets {
+            if let Some(h) = self.0.get_mut(&op.kind) {
+                match op.value {
+                    Some(_) => h.insert(op.owner.clone()),
+                    None => h.remove(&op.owner),
+                };
+            }
+        }
+    }
 }
 
 /// A request for a change, with who asks and what goes with it.
@@ -407,7 +458,19 @@ impl Task {
             });
         }
 
-        let planned = self.plan(submissions, &stale, tx.head());
+        let mut holders = Holders::default();
+        for s in submissions {
+            if let Some(kind) = Holders::kind_of(&s.expect)
+                && !holders.0.contains_key(kind)
+            {
+                let held = tx.secret_holders(kind).await?;
+                holders
+                    .0
+                    .insert(kind.to_string(), held.into_iter().collect());
+            }
+        }
+
+        let planned = self.plan(submissions, &stale, holders, tx.head());
 
         for (s, p) in submissions.iter().zip(&planned) {
             let chain = chain_of(&s.request);
@@ -422,6 +485,13 @@ impl Task {
                             None => tx.delete_secret(&op.owner, &op.kind).await?,
                         }
                     }
+                    let mut detail = serde_json::Map::new();
+                    if let Some(ip) = &source {
+                        detail.insert("source".into(), ip.as_str().into());
+                    }
+                    if !secrets.is_empty() {
+                        detail.insert("credentials".into(), credentials_detail(secrets));
+                    }
                     tx.audit(
                         &self.key,
                         AuditDraft {
@@ -432,10 +502,10 @@ impl Task {
                             action: change.command.clone(),
                             outcome: Outcome::Ok,
                             revision: Some(change.revision),
-                            detail: source.map_or(
-                                serde_json::Value::Null,
-                                |ip| serde_json::json!({ "source": ip }),
-                            ),
+                            detail: match detail.is_empty() {
+                                true => serde_json::Value::Null,
+                                false => serde_json::Value::Object(detail),
+                            },
                         },
                     )
                     .await?;
@@ -490,6 +560,7 @@ impl Task {
         &self,
         submissions: &[Submission],
         stale: &[Option<(u64, u64)>],
+        mut holders: Holders,
         head: u64,
     ) -> Vec<Planned> {
         let mut inst = self.shared.installation.write();
@@ -519,6 +590,10 @@ impl Task {
                     continue;
                 }
             }
+            if let Some(e) = holders.refusal(&s.expect) {
+                planned.push(Planned::Rejected(0, e));
+                continue;
+            }
             match inst.execute(&s.actor, &s.request, self.clock.as_ref()) {
                 Ok((effects, undo)) => {
                     let secrets = match resolve_secrets(&effects, &s.secrets) {
@@ -529,6 +604,7 @@ impl Task {
                             continue;
                         }
                     };
+                    holders.apply(&secrets);
                     undos.push(undo);
                     revision += 1;
                     let change = Change {
@@ -565,6 +641,19 @@ pub(crate) fn actor_label(actor: &Actor) -> String {
         ActorKind::Subject(id) => id.to_string(),
         ActorKind::InstanceAdmin(name) => format!("instance:{name}"),
     }
+}
+
+/// How the audit event of a change names the credentials it set and removed: by kind
+/// (`password`, `passkey:CREDENTIAL_ID`), never by value (DESIGN §2.1: "credential set").
+fn credentials_detail(secrets: &[ResolvedSecret]) -> serde_json::Value {
+    let kinds = |set: bool| -> Vec<&str> {
+        secrets
+            .iter()
+            .filter(|op| op.value.is_some() == set)
+            .map(|op| op.kind.as_str())
+            .collect()
+    };
+    serde_json::json!({ "set": kinds(true), "removed": kinds(false) })
 }
 
 /// A secret operation with its owner resolved.

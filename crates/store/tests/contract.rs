@@ -647,6 +647,218 @@ async fn two_writers_on_one_store_agree(f: Fixture) {
     assert!(report.is_ok(), "{:?}", report.problems);
 }
 
+/// A registration (or, with `value` `None`, a removal) of the passkey `kind` for `user`, with
+/// the expectation the server sends with it.
+fn passkey_submission(r: &Running, user: &PrincipalId, kind: &str, set: bool) -> Submission {
+    let user_ref = canopy_core::command::PrincipalRef::Id(user.clone());
+    let kind_of = canopy_core::model::CredentialKind::Passkey;
+    let mut s = r.org_request(vec![match set {
+        true => Command::SetCredential {
+            user: user_ref,
+            kind: kind_of,
+        },
+        false => Command::RemoveCredential {
+            user: user_ref,
+            kind: kind_of,
+        },
+    }]);
+    s.secrets = vec![SecretOp {
+        owner: SecretOwner::Id(user.clone()),
+        kind: kind.into(),
+        value: set.then(|| "{\"passkey\": \"public key\"}".to_string()),
+    }];
+    s.expect = Some(match set {
+        true => Expectation::NoSecret(kind.into()),
+        false => Expectation::Secret(user.clone(), kind.into()),
+    });
+    s
+}
+
+async fn passkey_rows_move_with_their_count_whatever_races(f: Fixture) {
+    let r = Arc::new(f.running().await);
+    let alice = r.admin_id();
+    let passkeys = |r: &Running| {
+        let inst = r.shared.read();
+        inst.org(&r.org).unwrap().model().users[&alice]
+            .credentials
+            .passkeys
+    };
+    // Sixteen registrations of one credential at once (one batch or several): one wins.
+    let race = |set: bool| {
+        let r = r.clone();
+        let alice = alice.clone();
+        async move {
+            let mut tasks = Vec::new();
+            for _ in 0..16 {
+                let s = passkey_submission(&r, &alice, "passkey:AAAA", set);
+                let w = r.writer.clone();
+                tasks.push(tokio::spawn(async move { w.submit(s).await }));
+            }
+            let mut outcomes = Vec::new();
+            for t in tasks {
+                outcomes.push(t.await.unwrap());
+            }
+            outcomes
+        }
+    };
+    let outcomes = race(true).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(outcomes.iter().all(|o| match o {
+        Ok(_) => true,
+        Err(SubmitError::Rejected(_, e)) => e.code() == "duplicate-name",
+        Err(_) => false,
+    }));
+    assert_eq!(passkeys(&r), 1);
+    // Another user cannot take the same credential either.
+    r.writer
+        .submit(r.org_request(vec![Command::CreateUser {
+            username: name("bob"),
+            email: None,
+            display_name: None,
+            password: false,
+        }]))
+        .await
+        .unwrap();
+    let bob = {
+        let inst = r.shared.read();
+        let m = inst.org(&r.org).unwrap().model();
+        m.users
+            .values()
+            .find(|u| u.username.as_str() == "bob")
+            .unwrap()
+            .id
+            .clone()
+    };
+    let err = r
+        .writer
+        .submit(passkey_submission(&r, &bob, "passkey:AAAA", true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SubmitError::Rejected(0, ref e) if e.code() == "duplicate-name"),
+        "{err:?}"
+    );
+    r.writer
+        .submit(passkey_submission(&r, &alice, "passkey:BBBB", true))
+        .await
+        .unwrap();
+    assert_eq!(passkeys(&r), 2);
+
+    // Sixteen removals of one passkey at once: one wins, the count drops by one.
+    let outcomes = race(false).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert_eq!(passkeys(&r), 1);
+    let held = f
+        .store
+        .secrets_with_prefix(alice.as_str(), canopy_store::PASSKEY_KIND_PREFIX)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].0, "passkey:BBBB");
+    // The audit names the credentials by kind; the log holds no secret.
+    for sql in ["SELECT effects FROM changes", "SELECT event FROM audit"] {
+        for row in all_rows(&f, sql).await {
+            assert!(!row.contains("public key"), "{sql}: {row}");
+        }
+    }
+    assert!(
+        all_rows(&f, "SELECT event FROM audit")
+            .await
+            .iter()
+            .any(|e| e.contains("passkey:BBBB")),
+    );
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    // A row without its count (written behind the writer's back) is found by verify.
+    let pool = pool_of(&f).await;
+    sqlx::query("DELETE FROM credentials WHERE kind = 'passkey:BBBB'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(
+        report.problems.iter().any(|p| matches!(
+            p,
+            Problem::PasskeyCount {
+                counted: 1,
+                stored: 0,
+                ..
+            }
+        )),
+        "{:?}",
+        report.problems
+    );
+}
+
+fn a_challenge(id: &str, expires: Timestamp) -> canopy_store::Challenge {
+    canopy_store::Challenge {
+        id: id.into(),
+        org: "org_x".into(),
+        org_ref: "acme".into(),
+        principal: "usr_x".into(),
+        username: "alice".into(),
+        purpose: "login".into(),
+        state: "{}".into(),
+        expires,
+    }
+}
+
+async fn a_challenge_is_taken_once_whatever_races(f: Fixture) {
+    use canopy_store::Taken;
+    f.store.migrate().await.unwrap();
+    let t = now();
+    let c = a_challenge("wch_a", t.plus_millis(60_000));
+    f.store.put_challenge(&c, t).await.unwrap();
+    assert_eq!(
+        f.store.peek_challenge("wch_a", t).await.unwrap(),
+        Some(c.clone())
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.take_challenge("wch_a", t).await
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Taken::Fresh(got) => {
+                assert_eq!(got, c);
+                fresh += 1;
+            }
+            Taken::Replayed(got) => assert_eq!(got.id, "wch_a"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(f.store.peek_challenge("wch_a", t).await.unwrap(), None);
+    assert_eq!(
+        f.store.take_challenge("wch_none", t).await.unwrap(),
+        Taken::Unknown
+    );
+
+    // Expired: taken all the same, said so; purged when the next ceremony starts.
+    let old = a_challenge("wch_old", t.plus_millis(-1));
+    f.store
+        .put_challenge(&old, t.plus_millis(-2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.store.take_challenge("wch_old", t).await.unwrap(),
+        Taken::Expired(_)
+    ));
+    f.store
+        .put_challenge(&a_challenge("wch_b", t.plus_millis(60_000)), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.take_challenge("wch_old", t).await.unwrap(),
+        Taken::Unknown
+    );
+}
+
 macro_rules! on_both_engines {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -680,6 +892,8 @@ on_both_engines!(
     two_writers_on_one_store_agree,
     an_organisations_webhook_secret_is_kept_apart_and_goes_with_it,
     devices_are_known_per_user_and_go_with_the_organisation,
+    passkey_rows_move_with_their_count_whatever_races,
+    a_challenge_is_taken_once_whatever_races,
 );
 
 /// A replica whose notification connection is cut keeps following (polling), and listens again.

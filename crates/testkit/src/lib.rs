@@ -3,6 +3,7 @@
 
 pub mod fixture;
 pub mod http;
+pub mod passkey;
 pub mod postgres;
 pub mod scenario;
 pub mod scenario_http;

@@ -359,6 +359,20 @@ impl Run<'_> {
                 user: u,
                 kind: CredentialKind::Password,
             } => self.org_req("PATCH", &user(u), Some(json!({"password": null}))),
+            Cmd::SetCredential {
+                kind: CredentialKind::Passkey,
+                ..
+            }
+            | Cmd::RemoveCredential {
+                kind: CredentialKind::Passkey,
+                ..
+            } => {
+                return Ok(Err(Unsupported(
+                    "a passkey is registered by its user themself in a WebAuthn ceremony; \
+                     this runner plays none (see crates/server/tests/passkeys.rs)"
+                        .into(),
+                )));
+            }
             Cmd::SetCredential { kind, .. } | Cmd::RemoveCredential { kind, .. } => {
                 return Ok(Err(Unsupported(format!(
                     "{kind:?} enrolment is not in the API yet (issue 5)"

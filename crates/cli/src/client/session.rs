@@ -148,14 +148,7 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         .api
         .send("POST", "/v1/auth/login", &Query::new(), Some(&body))
         .await?;
-    let token: LoginResponse = serde_json::from_value(answer.clone())?;
-    let session = Session {
-        server: ctx.api.server.clone(),
-        org: org.clone(),
-        token: token.token,
-        expires_at: token.expires_at,
-    };
-    let path = save(&session, lang)?;
+    let (session, path) = keep(&ctx, org.clone(), &answer, lang)?;
     for warning in answer["warnings"].as_array().into_iter().flatten() {
         err!(
             "{}",
@@ -163,12 +156,7 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         );
     }
     if ctx.json {
-        // The token is in the file; the answer shown leaves it out.
-        let mut shown = answer;
-        if let Value::Object(o) = &mut shown {
-            o.remove("token");
-        }
-        super::output::json(&shown);
+        print_without_token(answer);
     } else {
         out!(
             "{}",
@@ -183,6 +171,32 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the token of a login's answer (`{token, expires_at}`) for later commands.
+pub(super) fn keep(
+    ctx: &Ctx,
+    org: Option<String>,
+    answer: &Value,
+    lang: Lang,
+) -> Result<(Session, PathBuf), Error> {
+    let token: LoginResponse = serde_json::from_value(answer.clone())?;
+    let session = Session {
+        server: ctx.api.server.clone(),
+        org,
+        token: token.token,
+        expires_at: token.expires_at,
+    };
+    let path = save(&session, lang)?;
+    Ok((session, path))
+}
+
+/// Prints a login's answer without its token (which is in the file).
+pub(super) fn print_without_token(mut answer: Value) {
+    if let Value::Object(o) = &mut answer {
+        o.remove("token");
+    }
+    super::output::json(&answer);
 }
 
 /// `canopy logout`: ends the session at the server, then forgets the stored login. The login is

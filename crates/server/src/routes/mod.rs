@@ -10,6 +10,7 @@ pub mod groups;
 pub mod guardrails;
 pub mod nodes;
 pub mod orgs;
+pub mod passkeys;
 pub mod plans;
 pub mod resources;
 pub mod roles;
