@@ -506,15 +506,22 @@ impl<'a> Attempt<'a> {
 
     /// A success: the account's failures are forgotten, a session is opened for `principal`
     /// (an instance administrator when the attempt has no organisation) and audited with
-    /// `extra` details.
+    /// `extra` details (and whether it is a break-glass login). A user of an organisation also
+    /// gets the warning of a privileged login while MFA is optional, and the login notices
+    /// (DESIGN §5) are sent: the headers set the browser's device cookie.
     pub(crate) async fn succeeded(
         self,
         principal: &str,
         username: &str,
         second_factor: Option<SecondFactor>,
         extra: serde_json::Value,
-    ) -> Result<LoginResponse, ApiError> {
+        browser: &crate::notify::Browser,
+    ) -> Result<(HeaderMap, LoginResponse), ApiError> {
         let (app, lang, now) = (self.app, self.lang, self.now);
+        let user = match (&self.org, PrincipalId::parse(principal)) {
+            (Some(org), Some(id)) => Some((org.clone(), standing_of(app, org, &id, now), id)),
+            _ => None,
+        };
         if let Some(key) = &self.account_key {
             app.store
                 .clear_login_failures(key)
@@ -553,12 +560,28 @@ impl<'a> Attempt<'a> {
         if let (Some(d), serde_json::Value::Object(more)) = (detail.as_object_mut(), extra) {
             d.extend(more);
         }
+        if let Some((_, standing, _)) = &user {
+            detail["break_glass"] = standing.break_glass.into();
+        }
         audit(app, self.org.as_ref(), actor, "login", Outcome::Ok, detail).await;
-        Ok(LoginResponse {
-            token,
-            expires_at: session.expires.to_string(),
-            warnings: Vec::new(),
-        })
+        let (headers, warnings) = match &user {
+            Some((org, standing, id)) => (
+                crate::notify::after_login(app, browser, org, id).await,
+                (standing.privileged && !standing.mfa_required)
+                    .then(|| messages::mfa_not_required(lang))
+                    .into_iter()
+                    .collect(),
+            ),
+            None => (HeaderMap::new(), Vec::new()),
+        };
+        Ok((
+            headers,
+            LoginResponse {
+                token,
+                expires_at: session.expires.to_string(),
+                warnings,
+            },
+        ))
     }
 }
 
@@ -638,8 +661,9 @@ pub async fn login(
     let id = who.ok_or_else(bad)?;
     let org = attempt.org.clone();
     let now = app.clock.now();
-    let standing = org.as_ref().map(|o| standing_of(&app, o, &id, now));
-    let break_glass = standing.is_some_and(|s| s.break_glass);
+    let break_glass = org
+        .as_ref()
+        .is_some_and(|o| standing_of(&app, o, &id, now).break_glass);
     let second_factor = match org.as_ref() {
         Some(o) if has_totp(&app, o, &id) => {
             let checked = check_second_factor(&app, &id, &req.totp, &req.recovery_code, now)
@@ -675,18 +699,15 @@ pub async fn login(
             messages::break_glass_needs_second_factor(lang),
         ));
     }
-    let extra = serde_json::json!({ "break_glass": break_glass });
-    let mut answer = attempt
-        .succeeded(id.as_str(), &req.username, second_factor, extra)
+    let (headers, answer) = attempt
+        .succeeded(
+            id.as_str(),
+            &req.username,
+            second_factor,
+            serde_json::Value::Null,
+            &browser,
+        )
         .await?;
-    answer.warnings = standing
-        .filter(|s| s.privileged && !s.mfa_required)
-        .map(|_| vec![messages::mfa_not_required(lang)])
-        .unwrap_or_default();
-    let headers = match &org {
-        Some(org) => crate::notify::after_login(&app, &browser, org, &id).await,
-        None => Default::default(),
-    };
     Ok((headers, axum::Json(answer)))
 }
 

@@ -252,22 +252,15 @@ pub async fn finish(
         attempt.failed("bad_credentials").await?;
         return Err(bad());
     };
-    // As a password login: break-glass marked, privileged users warned, notices sent.
-    let standing = org
-        .as_ref()
-        .map(|o| super::standing_of(&app, o, &user, now));
-    let break_glass = standing.is_some_and(|s| s.break_glass);
-    let extra = serde_json::json!({ "passkey": passkey.id(), "break_glass": break_glass });
-    let mut answer = attempt
-        .succeeded(user.as_str(), &username, Some(SecondFactor::Passkey), extra)
+    let extra = serde_json::json!({ "passkey": passkey.id() });
+    let (headers, answer) = attempt
+        .succeeded(
+            user.as_str(),
+            &username,
+            Some(SecondFactor::Passkey),
+            extra,
+            &browser,
+        )
         .await?;
-    answer.warnings = standing
-        .filter(|s| s.privileged && !s.mfa_required)
-        .map(|_| vec![messages::mfa_not_required(lang)])
-        .unwrap_or_default();
-    let headers = match &org {
-        Some(org) => crate::notify::after_login(&app, &browser, org, &user).await,
-        None => Default::default(),
-    };
     Ok((headers, axum::Json(answer)))
 }
