@@ -97,6 +97,9 @@ pub struct Policy {
     /// Who hears of privileged, break-glass and new-device logins, and how.
     #[serde(default)]
     pub notifications: Notifications,
+    /// The fewest characters a local password may have (8 to 128; default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_password_length: Option<u32>,
 }
 
 /// The language of an organisation's login notices.

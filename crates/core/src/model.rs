@@ -101,6 +101,20 @@ pub struct Policy {
     /// the stored form while it is the default, so that older policies read and write alike.
     #[serde(default, skip_serializing_if = "Notifications::is_default")]
     pub notifications: Notifications,
+    /// The fewest characters a local password may have (`None`: [`Policy::DEFAULT_MIN_PASSWORD`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_password_length: Option<u32>,
+}
+
+impl Policy {
+    /// The shortest password taken when the policy does not say.
+    pub const DEFAULT_MIN_PASSWORD: u32 = 8;
+
+    /// The fewest characters a local password of the organisation may have.
+    pub fn password_floor(&self) -> usize {
+        self.min_password_length
+            .unwrap_or(Self::DEFAULT_MIN_PASSWORD) as usize
+    }
 }
 
 /// How an organisation is told of privileged, break-glass and new-device logins (DESIGN §5).

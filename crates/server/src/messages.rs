@@ -123,6 +123,18 @@ pub fn mfa_not_required(lang: Lang) -> String {
     }
 }
 
+/// A new password outside the organisation's policy.
+pub fn password_length(min: usize, max_bytes: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "`password` must have at least {min} characters (the organisation's policy) and at most {max_bytes} bytes"
+        ),
+        Lang::Ja => format!(
+            "`password` は {min} 文字以上（組織のポリシー）、{max_bytes} バイト以下にしてください"
+        ),
+    }
+}
+
 /// A password longer than the server takes.
 pub fn password_too_long(max: usize, lang: Lang) -> String {
     match lang {

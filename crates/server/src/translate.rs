@@ -173,7 +173,13 @@ pub fn policy(p: &api::Policy, lang: Lang) -> Result<Policy, ApiError> {
             messages::bad_webhook_url("policy.notifications.webhook_url", lang),
         ));
     }
+    if p.min_password_length
+        .is_some_and(|n| !(Policy::DEFAULT_MIN_PASSWORD..=128).contains(&n))
+    {
+        return Err(invalid("policy.min_password_length", lang));
+    }
     Ok(Policy {
+        min_password_length: p.min_password_length,
         mfa_required: p.mfa_required,
         passkeys_only: p.passkeys_only,
         admin_source_cidrs: cidrs("policy.admin_source_cidrs", &p.admin_source_cidrs, lang)?,

@@ -98,6 +98,7 @@ fn policy(p: &Policy) -> api::Policy {
                 Lang::En => api::NoticeLang::En,
             },
         },
+        min_password_length: p.min_password_length,
     }
 }
 

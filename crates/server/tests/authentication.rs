@@ -362,3 +362,51 @@ async fn every_request_of_a_privileged_user_is_audited_reads_included() {
         "{requests:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_passwords_follow_the_organisations_policy() {
+    let (_dir, _server, f) = start(AuthSettings::default()).await;
+    let create = |name: &'static str, password: &'static str| {
+        let f = f.clone();
+        async move {
+            let body = json!({"username": name, "password": password});
+            f.send(Who::OrgAdmin, "POST", "/v1/orgs/acme/users", Some(&body))
+                .await
+                .unwrap()
+        }
+    };
+    // Eight characters at least by default (counted as characters: ８文字のパスワード is eight).
+    let short = create("shorty", "seven77").await;
+    assert_eq!(
+        (short.status, short.slug().as_str()),
+        (422, "invalid-field")
+    );
+    assert_eq!(create("wide", "パスワード１２３").await.status, 201);
+    // The organisation raises it; a dry run is refused alike, and the limits are checked.
+    let strict = json!({"policy": {"min_password_length": 12}});
+    let a = f
+        .send(Who::OrgAdmin, "PATCH", "/v1/orgs/acme", Some(&strict))
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["policy"]["min_password_length"], 12);
+    assert_eq!(create("eleven", "eleven-char").await.status, 422);
+    let dry = json!({"password": "eleven-char"});
+    let dry = f
+        .send(
+            Who::OrgAdmin,
+            "PATCH",
+            "/v1/orgs/acme/users/spare?dry_run=true",
+            Some(&dry),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry.status, 422, "{}", dry.body);
+    assert_eq!(create("twelve", "twelve-chars").await.status, 201);
+    let silly = json!({"policy": {"min_password_length": 4}});
+    let a = f
+        .send(Who::OrgAdmin, "PATCH", "/v1/orgs/acme", Some(&silly))
+        .await
+        .unwrap();
+    assert_eq!((a.status, a.slug().as_str()), (422, "invalid-field"));
+}

@@ -183,6 +183,22 @@ pub async fn perform(
     dry_run: bool,
     expect: Option<Expectation>,
 ) -> Result<Outcome, ApiError> {
+    let floor = match &request {
+        Request::Org { org, .. } => app.shared.read().org(org).map_or(
+            canopy_core::model::Policy::DEFAULT_MIN_PASSWORD as usize,
+            |e| e.model().org.policy.password_floor(),
+        ),
+        Request::CreateOrg { policy, .. } => policy.password_floor(),
+        _ => canopy_core::model::Policy::DEFAULT_MIN_PASSWORD as usize,
+    };
+    for password in passwords.iter().filter_map(|(_, p)| p.as_deref()) {
+        if password.chars().count() < floor || password.len() > crate::auth::MAX_PASSWORD_BYTES {
+            return Err(ApiError::new(
+                "invalid-field",
+                messages::password_length(floor, crate::auth::MAX_PASSWORD_BYTES, caller.lang),
+            ));
+        }
+    }
     let mut secrets = plain;
     if !dry_run {
         for (owner, password) in passwords {
