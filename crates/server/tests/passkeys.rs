@@ -350,7 +350,9 @@ async fn replays_foreign_challenges_and_plantings_are_refused_and_audited() {
         .await
         .unwrap();
     let allowed = |v: &Value| v["options"]["publicKey"]["allowCredentials"].clone();
-    assert!(!allowed(&decoy).as_array().unwrap().is_empty(), "{decoy}");
+    // How many decoy credentials a username gets follows webauthn-rs's distribution of real
+    // accounts (zero for some, as for a real user without passkeys): only stability is asserted.
+    assert!(allowed(&decoy).is_array(), "{decoy}");
     assert_eq!(allowed(&decoy), allowed(&decoy_again));
     let shape = |v: &Value| {
         let mut keys: Vec<String> = v["options"]["publicKey"]
