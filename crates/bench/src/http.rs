@@ -190,7 +190,7 @@ async fn application_key(
             secrets: vec![canopy_store::SecretOp {
                 owner: canopy_store::SecretOwner::CreatedToken,
                 kind: "token".into(),
-                value: Some(canopy_server::auth::api_token_hash(&secret)),
+                value: Some(canopy_store::token_hash(&secret)),
             }],
             expect: None,
         })

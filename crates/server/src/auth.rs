@@ -59,10 +59,7 @@ pub struct Caller {
 impl Caller {
     /// How the audit log names the caller (as it names the actor of a change).
     pub fn audit_label(&self) -> String {
-        match &self.actor.kind {
-            canopy_core::engine::ActorKind::Subject(id) => id.to_string(),
-            canopy_core::engine::ActorKind::InstanceAdmin(name) => format!("instance:{name}"),
-        }
+        canopy_store::actor_label(&self.actor)
     }
 }
 
@@ -289,11 +286,6 @@ fn api_token_parts(token: &str) -> Option<(&str, &str)> {
     Some((id, secret))
 }
 
-/// The stored form of an API token's secret.
-pub fn api_token_hash(secret: &str) -> String {
-    canopy_store::token_hash(secret)
-}
-
 /// The caller an API token stands for, if it is live: its hash is in the store (checked at most
 /// every [`crate::state::RecentCache::FRESH_MS`]), and on this replica's revision it is not
 /// revoked, not expired, and its owner is enabled. It acts with its narrowing, and never as an
@@ -312,7 +304,7 @@ async fn token_caller(
         None => {
             let org = app
                 .store
-                .token_org(id, &api_token_hash(secret))
+                .token_org(id, &canopy_store::token_hash(secret))
                 .await
                 .map_err(|e| ApiError::store(&e, lang))?;
             app.tokens.remember(token, org.as_ref(), now);

@@ -40,6 +40,7 @@ pub use sessions::{SecondFactor, Session, token_hash};
 pub use verify::Report;
 pub use writer::{
     Committed, Expectation, SecretOp, SecretOwner, Shared, Submission, SubmitError, Writer,
+    actor_label,
 };
 
 /// Where a store lives: a data directory (SQLite) or a PostgreSQL URL.

@@ -636,7 +636,7 @@ fn chain_of(request: &Request) -> String {
 }
 
 /// How the log names an actor.
-pub(crate) fn actor_label(actor: &Actor) -> String {
+pub fn actor_label(actor: &Actor) -> String {
     match &actor.kind {
         ActorKind::Subject(id) => id.to_string(),
         ActorKind::InstanceAdmin(name) => format!("instance:{name}"),

@@ -14,7 +14,7 @@ use canopy_core::installation::Request;
 use canopy_core::model::{Object, PrincipalKind};
 use canopy_store::{SecretOp, SecretOwner};
 
-use crate::auth::{API_TOKEN_PREFIX, Caller, api_token_hash};
+use crate::auth::{API_TOKEN_PREFIX, Caller};
 use crate::body::Json;
 use crate::problem::ApiError;
 use crate::routes::users::principal_id;
@@ -52,7 +52,7 @@ async fn create(
     let secrets = vec![SecretOp {
         owner: SecretOwner::CreatedToken,
         kind: "token".into(),
-        value: Some(api_token_hash(&secret)),
+        value: Some(canopy_store::token_hash(&secret)),
     }];
     let change = match perform_with_secrets(app, caller, request, secrets, dry_run, None).await? {
         Outcome::DryRun(d) => return Ok(axum::Json(d).into_response()),
