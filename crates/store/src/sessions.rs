@@ -147,15 +147,6 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Ends every session of a principal (a disabled user, a reset credential); how many.
-    pub async fn end_sessions_of(&self, principal: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE principal_id = $1")
-            .bind(principal)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Until when logins under any of `keys` are blocked, if one of them is at `now`.
     pub async fn login_blocked_until(
         &self,
