@@ -20,13 +20,23 @@ pub struct LoginRequest {
     /// A recovery code instead of the TOTP code (each works once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_code: Option<String>,
+    /// A browser session: the token is set as an HttpOnly session cookie instead of being
+    /// answered, and the answer carries the CSRF token every change must send with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cookie: bool,
 }
 
 /// The answer to a login: a bearer token for `Authorization: Bearer …`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
-    /// The token (shown once; the server keeps only its hash).
-    pub token: String,
+    /// The token (shown once; the server keeps only its hash). Absent for a browser session,
+    /// whose token is in its session cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// For a browser session: the value of the `Canopy-CSRF-Token` header that every request
+    /// changing something must carry beside the session cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
     /// When it stops working (RFC 3339).
     pub expires_at: String,
     /// Things the user should know about this login (e.g. that the organisation does not
@@ -149,4 +159,7 @@ pub struct PasskeyLoginFinish {
     /// base64url), as `PublicKeyCredential.toJSON()` gives it.
     #[schema(value_type = Object)]
     pub credential: serde_json::Value,
+    /// A browser session (as for a password login): the token goes in an HttpOnly cookie.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cookie: bool,
 }

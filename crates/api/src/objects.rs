@@ -100,6 +100,14 @@ pub struct Policy {
     /// The fewest characters a local password may have (8 to 128; default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_password_length: Option<u32>,
+    /// The longest a login session lasts, in minutes (5 to 43,200; default: the instance's
+    /// setting, which is also the ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lifetime_minutes: Option<u32>,
+    /// A session unused for this many minutes ends (5 to 1,440, at most the lifetime; default:
+    /// the instance's setting, which is also the ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_idle_minutes: Option<u32>,
 }
 
 /// The language of an organisation's login notices.

@@ -339,6 +339,7 @@ pub(crate) async fn serve_router(
         tokens: Default::default(),
         notifier: canopy_server::notify::Notifier::new(None, clock).map_err(err)?,
         passkeys: Arc::new(passkeys),
+        refusals: Default::default(),
     };
     let service =
         canopy_server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -201,6 +201,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 },
                 min_revision_wait: Duration::from_secs(5),
                 smtp,
+                clock: std::sync::Arc::new(canopy_store::SystemClock),
             };
             canopy_server::serve(config, shutdown_signal(), |addr| {
                 println!("{}", messages::listening(addr, Lang::En));

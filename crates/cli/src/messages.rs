@@ -145,6 +145,14 @@ pub fn file_error(path: &Path, error: &str, lang: Lang) -> String {
     }
 }
 
+/// A login answered without a token (a browser session, which the CLI never asks for).
+pub fn no_token_in_answer(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the server answered the login without a token".into(),
+        Lang::Ja => "サーバーがトークンなしでログインに応答しました".into(),
+    }
+}
+
 pub fn logged_in(
     user: &str,
     org: Option<&str>,

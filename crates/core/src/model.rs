@@ -104,6 +104,14 @@ pub struct Policy {
     /// The fewest characters a local password may have (`None`: [`Policy::DEFAULT_MIN_PASSWORD`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_password_length: Option<u32>,
+    /// How long a login session of the organisation lasts at most, in minutes (`None`: the
+    /// instance's setting; an organisation may shorten it, never lengthen it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lifetime_minutes: Option<u32>,
+    /// A session of the organisation unused for this many minutes ends (`None`: the instance's
+    /// setting; as with the lifetime, only shorter counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_idle_minutes: Option<u32>,
 }
 
 impl Policy {

@@ -3,7 +3,9 @@
 //! back-off after failures and an audit event for every attempt. Logging in with a passkey is
 //! in [`passkey`].
 
+pub mod cookie;
 pub mod passkey;
+pub mod refusals;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -132,48 +134,182 @@ impl FromRequestParts<App> for Caller {
         let ClientAddr(source_ip) = ClientAddr::from_request_parts(parts, app)
             .await
             .unwrap_or(ClientAddr(None));
-        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
-        if let Some((id, secret)) = api_token_parts(token) {
-            let caller = token_caller(app, token, id, secret, source_ip, lang)
-                .await?
-                .ok_or_else(unauthenticated)?;
+        let Some(presented) = Presented::of(&parts.headers) else {
+            return Err(unauthenticated());
+        };
+        let refused = |reason: &'static str, org: Option<OrgId>| {
+            refuse_credential(app, org, presented.kind(), reason, source_ip)
+        };
+        if let Presented::Bearer(token) = &presented
+            && let Some((id, secret)) = api_token_parts(token)
+        {
+            let caller = match token_caller(app, token, id, secret, source_ip, lang).await? {
+                Ok(caller) => caller,
+                Err((reason, org)) => {
+                    refused(reason, org).await;
+                    return Err(unauthenticated());
+                }
+            };
             if let (Some(org), Some(subject)) = (&caller.org, &caller.subject) {
                 mark_if_privileged(app, parts, org, subject, &caller.session, source_ip);
             }
             return Ok(caller);
         }
-        let session = live_session(app, token)
+        let Some(session) = live_session(app, presented.token())
             .await
             .map_err(|e| ApiError::store(&e, lang))?
-            .ok_or_else(unauthenticated)?;
+        else {
+            refused("unknown_or_ended_session", None).await;
+            return Err(unauthenticated());
+        };
+        if let Presented::Cookie(token) = &presented
+            && let Err(why) = cookie::check_request(parts, token)
+        {
+            let org = session.org.as_deref().and_then(OrgId::parse);
+            refused(why.as_str(), org).await;
+            return Err(ApiError::new("forbidden", messages::csrf_refused(why, lang)));
+        }
         let ctx = RequestContext {
             mfa: session.second_factor.is_some(),
             source_ip,
         };
-        match session.org {
-            None => Ok(Caller {
+        let Some(org) = &session.org else {
+            let session = touch(app, presented.token(), session, lang).await?;
+            return Ok(Caller {
                 actor: Actor::instance_admin(&session.username),
                 org: None,
                 subject: None,
                 lang,
                 session: session.id,
-            }),
-            Some(org) => {
-                let org = OrgId::parse(&org).ok_or_else(unauthenticated)?;
-                let id = PrincipalId::parse(&session.principal).ok_or_else(unauthenticated)?;
-                mark_if_privileged(app, parts, &org, &id, &session.id, source_ip);
-                Ok(Caller {
-                    actor: Actor {
-                        passkey: session.second_factor == Some(SecondFactor::Passkey),
-                        ..Actor::subject(id.clone(), ctx)
-                    },
-                    org: Some(org),
-                    subject: Some(id),
-                    lang,
-                    session: session.id,
-                })
-            }
+            });
+        };
+        let org = OrgId::parse(org).ok_or_else(unauthenticated)?;
+        let id = PrincipalId::parse(&session.principal).ok_or_else(unauthenticated)?;
+        if let Err(reason) = session_in_force(app, &session, &org, &id, app.clock.now()) {
+            refused(reason, Some(org)).await;
+            return Err(unauthenticated());
         }
+        let session = touch(app, presented.token(), session, lang).await?;
+        mark_if_privileged(app, parts, &org, &id, &session.id, source_ip);
+        Ok(Caller {
+            actor: Actor {
+                passkey: session.second_factor == Some(SecondFactor::Passkey),
+                ..Actor::subject(id.clone(), ctx)
+            },
+            org: Some(org),
+            subject: Some(id),
+            lang,
+            session: session.id,
+        })
+    }
+}
+
+/// The credential a request presents: a bearer token (a login token or an API token), or else
+/// the browser's session cookie.
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+}
+
+impl Presented {
+    fn of(headers: &HeaderMap) -> Option<Presented> {
+        if let Some(token) = bearer(headers) {
+            return Some(Presented::Bearer(token.to_string()));
+        }
+        cookie::cookie_value(headers, cookie::SESSION_COOKIE)
+            .map(|token| Presented::Cookie(token.to_string()))
+    }
+
+    fn token(&self) -> &str {
+        match self {
+            Presented::Bearer(t) | Presented::Cookie(t) => t,
+        }
+    }
+
+    /// How the audit log names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Presented::Bearer(t) if t.starts_with(API_TOKEN_PREFIX) => "api_token",
+            Presented::Bearer(_) => "bearer_session",
+            Presented::Cookie(_) => "session_cookie",
+        }
+    }
+}
+
+/// Whether a live session of a user of `org` still holds under the organisation's policy and
+/// model at `now`: its user exists and is enabled (disabling a user ends their sessions, on each
+/// replica once it has applied the change), and it is within the organisation's session lifetime
+/// and idle timeout (which may be shorter than the instance's, and apply to sessions already
+/// open). The reason it does not, for the audit log.
+fn session_in_force(
+    app: &App,
+    session: &Session,
+    org: &OrgId,
+    user: &PrincipalId,
+    now: Timestamp,
+) -> Result<(), &'static str> {
+    let inst = app.shared.read();
+    let Some(engine) = inst.org(org) else {
+        return Err("organisation_gone");
+    };
+    let m = engine.model();
+    if !m.users.get(user).is_some_and(|u| u.enabled) {
+        return Err("user_disabled_or_deleted");
+    }
+    let limits = SessionLimits::of(&app.auth, &m.org.policy);
+    if now.millis() >= session.created.millis() + limits.lifetime_ms {
+        return Err("session_lifetime_of_organisation");
+    }
+    if now.millis() - session.last_seen.millis() >= limits.idle_ms {
+        return Err("session_idle_of_organisation");
+    }
+    Ok(())
+}
+
+/// The session lifetime and idle timeout of an organisation: its policy's, where shorter than
+/// the instance's (the instance's settings are the ceiling).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SessionLimits {
+    /// The longest a session lasts, in milliseconds.
+    pub lifetime_ms: i64,
+    /// How long a session may stay unused, in milliseconds.
+    pub idle_ms: i64,
+}
+
+impl SessionLimits {
+    /// The limits under the instance's `settings` and an organisation's `policy`.
+    pub fn of(settings: &crate::state::AuthSettings, policy: &canopy_core::model::Policy) -> Self {
+        let minutes = |m: Option<u32>| m.map_or(i64::MAX, |m| i64::from(m) * 60_000);
+        SessionLimits {
+            lifetime_ms: (settings.session_lifetime.as_millis() as i64)
+                .min(minutes(policy.session_lifetime_minutes)),
+            idle_ms: (settings.session_idle.as_millis() as i64)
+                .min(minutes(policy.session_idle_minutes)),
+        }
+    }
+}
+
+/// Audits a credential refused on a request (within [`refusals::RefusalBudget`]): in the chain
+/// of the organisation it belongs to when that is known, else the instance's.
+async fn refuse_credential(
+    app: &App,
+    org: Option<OrgId>,
+    kind: &'static str,
+    reason: &'static str,
+    source: Option<IpAddr>,
+) {
+    let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
+    match app.refusals.admit(&source_text, app.clock.now()) {
+        refusals::Admission::Audit => {
+            let detail = serde_json::json!({"credential": kind, "reason": reason, "source": source});
+            audit(app, org.as_ref(), "anonymous".into(), "credential_refused", Outcome::Rejected, detail)
+                .await;
+        }
+        refusals::Admission::WarnOnce => tracing::warn!(
+            source = %source_text,
+            "refused credentials from this address are no longer audited this minute"
+        ),
+        refusals::Admission::Drop => {}
     }
 }
 
@@ -264,7 +400,22 @@ pub async fn audit_privileged(
     response
 }
 
-/// The live session of a login token: from the cache while fresh, else from the store.
+/// Counts a use of a session found in force (see [`canopy_store::Store::touch_session`]).
+async fn touch(app: &App, token: &str, mut session: Session, lang: Lang) -> Result<Session, ApiError> {
+    let now = app.clock.now();
+    let wrote = app
+        .store
+        .touch_session(token, &mut session, now)
+        .await
+        .map_err(|e| ApiError::store(&e, lang))?;
+    if wrote {
+        app.sessions.remember(token, Some(&session), now);
+    }
+    Ok(session)
+}
+
+/// The live session of a login token (within the instance's limits; the organisation's are
+/// [`session_in_force`]): from the cache while fresh, else from the store.
 async fn live_session(app: &App, token: &str) -> Result<Option<Session>, canopy_store::StoreError> {
     let now = app.clock.now();
     if let Some(s) = app.sessions.fresh(token, now).filter(|s| s.expires > now) {
@@ -289,7 +440,7 @@ fn api_token_parts(token: &str) -> Option<(&str, &str)> {
 /// The caller an API token stands for, if it is live: its hash is in the store (checked at most
 /// every [`crate::state::RecentCache::FRESH_MS`]), and on this replica's revision it is not
 /// revoked, not expired, and its owner is enabled. It acts with its narrowing, and never as an
-/// MFA-verified session.
+/// MFA-verified session. Else why it is refused (and its organisation, when known).
 async fn token_caller(
     app: &App,
     token: &str,
@@ -297,7 +448,7 @@ async fn token_caller(
     secret: &str,
     source_ip: Option<IpAddr>,
     lang: Lang,
-) -> Result<Option<Caller>, ApiError> {
+) -> Result<Result<Caller, (&'static str, Option<OrgId>)>, ApiError> {
     let now = app.clock.now();
     let org = match app.tokens.fresh(token, now) {
         Some(org) => Some(org),
@@ -312,15 +463,15 @@ async fn token_caller(
         }
     };
     let Some(org) = org.and_then(|o| OrgId::parse(&o)) else {
-        return Ok(None);
+        return Ok(Err(("unknown_token", None)));
     };
     let inst = app.shared.read();
     let Some(engine) = inst.org(&org) else {
-        return Ok(None);
+        return Ok(Err(("organisation_gone", None)));
     };
     let m = engine.model();
     let Some(t) = canopy_core::ids::TokenId::parse(id).and_then(|id| m.tokens.get(&id)) else {
-        return Ok(None);
+        return Ok(Err(("revoked_or_unknown_token", Some(org))));
     };
     let enabled = m
         .users
@@ -328,19 +479,22 @@ async fn token_caller(
         .map(|u| u.enabled)
         .or_else(|| m.service_accounts.get(&t.owner).map(|s| s.enabled))
         .unwrap_or(false);
-    if !enabled || t.expires_at.is_some_and(|e| e <= now) {
-        return Ok(None);
+    if !enabled {
+        return Ok(Err(("owner_disabled", Some(org))));
+    }
+    if t.expires_at.is_some_and(|e| e <= now) {
+        return Ok(Err(("expired_token", Some(org))));
     }
     let ctx = RequestContext {
         mfa: false,
         source_ip,
     };
-    Ok(Some(Caller {
+    Ok(Ok(Caller {
         actor: Actor {
             narrowing: t.narrowing.clone(),
             ..Actor::subject(t.owner.clone(), ctx)
         },
-        org: Some(org),
+        org: Some(org.clone()),
         subject: Some(t.owner.clone()),
         lang,
         session: t.id.to_string(),
@@ -508,6 +662,7 @@ impl<'a> Attempt<'a> {
         second_factor: Option<SecondFactor>,
         extra: serde_json::Value,
         browser: &crate::notify::Browser,
+        cookie: bool,
     ) -> Result<(HeaderMap, LoginResponse), ApiError> {
         let (app, lang, now) = (self.app, self.lang, self.now);
         let user = match (&self.org, PrincipalId::parse(principal)) {
@@ -521,6 +676,14 @@ impl<'a> Attempt<'a> {
                 .map_err(|e| ApiError::store(&e, lang))?;
         }
         let token = format!("cnp_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let lifetime_ms = match &self.org {
+            Some(org) => {
+                let inst = app.shared.read();
+                let policy = inst.org(org).map(|e| e.model().org.policy.clone());
+                SessionLimits::of(&app.auth, &policy.unwrap_or_default()).lifetime_ms
+            }
+            None => app.auth.session_lifetime.as_millis() as i64,
+        };
         let session = Session {
             id: format!("ses_{}", hex::encode(rand::random::<[u8; 10]>())),
             org: self.org.as_ref().map(|o| o.to_string()),
@@ -532,7 +695,7 @@ impl<'a> Attempt<'a> {
                 .unwrap_or_default()
                 .to_string(),
             created: now,
-            expires: now.plus_millis(app.auth.session_lifetime.as_millis() as i64),
+            expires: now.plus_millis(lifetime_ms),
             last_seen: now,
         };
         app.store
@@ -556,7 +719,7 @@ impl<'a> Attempt<'a> {
             detail["break_glass"] = standing.break_glass.into();
         }
         audit(app, self.org.as_ref(), actor, "login", Outcome::Ok, detail).await;
-        let (headers, warnings) = match &user {
+        let (mut headers, warnings) = match &user {
             Some((org, standing, id)) => (
                 crate::notify::after_login(app, browser, org, id).await,
                 (standing.privileged && !standing.mfa_required)
@@ -566,10 +729,21 @@ impl<'a> Attempt<'a> {
             ),
             None => (HeaderMap::new(), Vec::new()),
         };
+        // A browser session gets the token in an HttpOnly cookie, never in the body, so that no
+        // script of the page can read it; the body carries its CSRF token instead.
+        let (token, csrf_token) = if cookie {
+            if let Some(c) = cookie::set_session_cookie(&token, lifetime_ms / 1000) {
+                headers.append(header::SET_COOKIE, c);
+            }
+            (None, Some(cookie::csrf_token(&token)))
+        } else {
+            (Some(token), None)
+        };
         Ok((
             headers,
             LoginResponse {
                 token,
+                csrf_token,
                 expires_at: session.expires.to_string(),
                 warnings,
             },
@@ -578,7 +752,8 @@ impl<'a> Attempt<'a> {
 }
 
 /// A bearer token for a user of an organisation, or for an instance administrator (`org`
-/// omitted). Every failure answers the same 401; after repeated failures for the account or
+/// omitted); with `cookie: true`, a browser session instead (an HttpOnly cookie, and the CSRF
+/// token that its changes must carry in `Canopy-CSRF-Token`). Every failure answers the same 401; after repeated failures for the account or
 /// from the address, 429 with `Retry-After` (before the password is even looked at). A user's
 /// login renews its browser's device cookie and may send login notices (privileged, break-glass,
 /// new device).
@@ -586,7 +761,7 @@ impl<'a> Attempt<'a> {
     request_body = LoginRequest,
     responses((status = 200, description = "A bearer token", body = LoginResponse,
         headers(("Set-Cookie" = String,
-            description = "For a user of an organisation: `canopy_device`, the browser's long-lived device cookie")))))]
+            description = "For a user of an organisation: `canopy_device`, the browser's long-lived device cookie; for a browser session (`cookie: true`), also `__Host-canopy_session`")))))]
 pub async fn login(
     State(app): State<App>,
     Language(lang): Language,
@@ -698,6 +873,7 @@ pub async fn login(
             second_factor,
             serde_json::Value::Null,
             &browser,
+            req.cookie,
         )
         .await?;
     Ok((headers, axum::Json(answer)))
@@ -792,7 +968,7 @@ async fn check_second_factor(
 /// nothing.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
     params(canopy_api::MutationParams),
-    responses((status = 204, description = "The session is ended"),
+    responses((status = 204, description = "The session is ended (a browser's session cookie is cleared)"),
               (status = 200, description = "The dry run", body = canopy_api::DryRun)))]
 pub async fn logout(
     State(app): State<App>,
@@ -812,7 +988,8 @@ pub async fn logout(
         })
         .into_response());
     }
-    let token = bearer(&headers).unwrap_or_default();
+    let presented = Presented::of(&headers);
+    let token = presented.as_ref().map(Presented::token).unwrap_or_default();
     app.store
         .end_session(token)
         .await
@@ -830,7 +1007,11 @@ pub async fn logout(
         }),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut answer_headers = HeaderMap::new();
+    if matches!(presented, Some(Presented::Cookie(_))) {
+        cookie::clear_session_cookie(&mut answer_headers);
+    }
+    Ok((StatusCode::NO_CONTENT, answer_headers).into_response())
 }
 
 #[cfg(test)]

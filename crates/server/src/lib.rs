@@ -29,13 +29,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use canopy_api::MIN_REVISION_HEADER;
-use canopy_store::{AuditKey, Location, Shared, Store, StoreError, SystemClock, Writer};
+use canopy_core::ids::Clock;
+use canopy_store::{AuditKey, Location, Shared, Store, StoreError, Writer};
 
 use crate::problem::ApiError;
 use crate::state::App;
 
 /// How a server runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// The store.
     pub location: Location,
@@ -49,6 +50,21 @@ pub struct Config {
     pub min_revision_wait: Duration,
     /// The SMTP server that login notices are e-mailed through (none: they are not e-mailed).
     pub smtp: Option<notify::SmtpConfig>,
+    /// Time and randomness: the system's, except in tests that move time on.
+    pub clock: Arc<dyn Clock + Send + Sync>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("location", &self.location)
+            .field("listen", &self.listen)
+            .field("audit_key", &self.audit_key)
+            .field("auth", &self.auth)
+            .field("min_revision_wait", &self.min_revision_wait)
+            .field("smtp", &self.smtp)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the server could not start or stopped.
@@ -81,7 +97,7 @@ pub async fn add_instance_admin(
     let writer = Writer::start(
         store.clone(),
         shared.clone(),
-        Arc::new(SystemClock),
+        Arc::new(canopy_store::SystemClock),
         audit_key,
         None,
     );
@@ -275,7 +291,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
-    let clock = Arc::new(SystemClock);
+    let clock = config.clock.clone();
     let notifier =
         notify::Notifier::new(config.smtp.as_ref(), clock.clone()).map_err(ServerError::Invalid)?;
     let _lock = lock_data_dir(&config.location)?;
@@ -316,6 +332,7 @@ pub async fn serve(
         tokens: Default::default(),
         notifier,
         passkeys: Arc::new(passkeys),
+        refusals: Default::default(),
     };
     tracing::info!(%addr, revision = shared.revision(), "serving");
     on_ready(addr);

@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use canopy_store::{AuditKey, Location, Store};
+use canopy_core::ids::Clock;
+use canopy_store::{AuditKey, Location, Store, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -41,6 +43,18 @@ impl LocalServer {
         password: &str,
         auth: crate::state::AuthSettings,
     ) -> Result<LocalServer, ServerError> {
+        Self::start_at(data, admin, password, auth, Arc::new(SystemClock)).await
+    }
+
+    /// As [`LocalServer::start_with`], on `clock` (a test's, that it moves on to see sessions
+    /// and tokens lapse).
+    pub async fn start_at(
+        data: &Path,
+        admin: &str,
+        password: &str,
+        auth: crate::state::AuthSettings,
+        clock: Arc<dyn Clock + Send + Sync>,
+    ) -> Result<LocalServer, ServerError> {
         let location = Location::Data(data.to_path_buf());
         let audit_key = AuditKey::read_or_create(&data.join("audit.key"))?;
         let store = Store::open(&location).await?;
@@ -54,6 +68,7 @@ impl LocalServer {
             auth,
             min_revision_wait: Duration::from_secs(1),
             smtp: None,
+            clock,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, listening) = oneshot::channel::<SocketAddr>();

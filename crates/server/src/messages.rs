@@ -55,6 +55,25 @@ pub fn unauthenticated(lang: Lang) -> String {
     }
 }
 
+/// A request of a browser session refused before it is looked at (CSRF protection).
+pub fn csrf_refused(why: crate::auth::cookie::CsrfRefusal, lang: Lang) -> String {
+    use crate::auth::cookie::CsrfRefusal;
+    match (why, lang) {
+        (CsrfRefusal::CrossSite, Lang::En) => {
+            "a request from another site cannot use this browser's Canopy session".into()
+        }
+        (CsrfRefusal::CrossSite, Lang::Ja) => {
+            "他のサイトからのリクエストでは、このブラウザの Canopy セッションを使えません".into()
+        }
+        (CsrfRefusal::MissingToken, Lang::En) => {
+            "a change made with the session cookie needs its CSRF token in the `Canopy-CSRF-Token` header (given at login)".into()
+        }
+        (CsrfRefusal::MissingToken, Lang::Ja) => {
+            "セッション Cookie による変更には、ログイン時に渡された CSRF トークンを `Canopy-CSRF-Token` ヘッダーで送ってください".into()
+        }
+    }
+}
+
 /// A failed login: the same words whatever was wrong, so that usernames cannot be guessed.
 pub fn bad_login(lang: Lang) -> String {
     match lang {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use canopy_core::ids::{Clock, OrgId, PrincipalId};
@@ -429,15 +429,9 @@ impl FromRequestParts<crate::state::App> for Browser {
 
 /// The device cookie among the request's cookies, if it is one this server could have made.
 fn device_cookie_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == DEVICE_COOKIE)
-        .map(|(_, value)| value.trim().to_string())
+    crate::auth::cookie::cookie_value(headers, DEVICE_COOKIE)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 /// The `Set-Cookie` value of a device cookie.
@@ -543,6 +537,7 @@ fn notices(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header::COOKIE;
 
     fn notice(kind: NoticeKind) -> Notice {
         Notice {

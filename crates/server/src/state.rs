@@ -33,6 +33,8 @@ pub struct App {
     pub notifier: crate::notify::Notifier,
     /// The WebAuthn relying party of passkeys.
     pub passkeys: Arc<crate::passkeys::RelyingParty>,
+    /// How many refused credentials are still audited this minute.
+    pub refusals: Arc<crate::auth::refusals::RefusalBudget>,
 }
 
 /// How the server authenticates: sessions, client addresses, failed logins.

@@ -178,8 +178,24 @@ pub fn policy(p: &api::Policy, lang: Lang) -> Result<Policy, ApiError> {
     {
         return Err(invalid("policy.min_password_length", lang));
     }
+    if p.session_lifetime_minutes
+        .is_some_and(|m| !(MIN_SESSION_MINUTES..=MAX_SESSION_LIFETIME_MINUTES).contains(&m))
+    {
+        return Err(invalid("policy.session_lifetime_minutes", lang));
+    }
+    let idle_ceiling = p
+        .session_lifetime_minutes
+        .unwrap_or(MAX_SESSION_IDLE_MINUTES)
+        .min(MAX_SESSION_IDLE_MINUTES);
+    if p.session_idle_minutes
+        .is_some_and(|m| !(MIN_SESSION_MINUTES..=idle_ceiling).contains(&m))
+    {
+        return Err(invalid("policy.session_idle_minutes", lang));
+    }
     Ok(Policy {
         min_password_length: p.min_password_length,
+        session_lifetime_minutes: p.session_lifetime_minutes,
+        session_idle_minutes: p.session_idle_minutes,
         mfa_required: p.mfa_required,
         passkeys_only: p.passkeys_only,
         admin_source_cidrs: cidrs("policy.admin_source_cidrs", &p.admin_source_cidrs, lang)?,
@@ -194,6 +210,13 @@ pub fn policy(p: &api::Policy, lang: Lang) -> Result<Policy, ApiError> {
         },
     })
 }
+
+/// The shortest session lifetime and idle timeout an organisation may set, in minutes.
+const MIN_SESSION_MINUTES: u32 = 5;
+/// The longest session lifetime an organisation may set: 30 days, in minutes.
+const MAX_SESSION_LIFETIME_MINUTES: u32 = 30 * 24 * 60;
+/// The longest idle timeout an organisation may set: a day, in minutes.
+const MAX_SESSION_IDLE_MINUTES: u32 = 24 * 60;
 
 /// The shortest webhook signing secret taken, in characters.
 pub const MIN_WEBHOOK_SECRET: usize = 32;

@@ -99,6 +99,8 @@ fn policy(p: &Policy) -> api::Policy {
             },
         },
         min_password_length: p.min_password_length,
+        session_lifetime_minutes: p.session_lifetime_minutes,
+        session_idle_minutes: p.session_idle_minutes,
     }
 }
 

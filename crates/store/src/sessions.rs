@@ -94,8 +94,7 @@ impl Store {
     }
 
     /// The session of a token, if it exists, has not expired at `now` and was last used less
-    /// than `idle_ms` ago. Its last use becomes `now` (written at most every
-    /// [`Store::SEEN_EVERY_MS`]).
+    /// than `idle_ms` ago. Reading it does not count as a use: see [`Store::touch_session`].
     pub async fn session(
         &self,
         token: &str,
@@ -116,7 +115,7 @@ impl Store {
         let Some(r) = row else { return Ok(None) };
         let org: String = r.try_get(1)?;
         let factor: String = r.try_get(4)?;
-        let mut session = Session {
+        let session = Session {
             id: r.try_get(0)?,
             org: (!org.is_empty()).then_some(org),
             principal: r.try_get(2)?,
@@ -127,15 +126,29 @@ impl Store {
             expires: Timestamp::from_millis(r.try_get(7)?),
             last_seen: Timestamp::from_millis(r.try_get(8)?),
         };
-        if now.millis() - session.last_seen.millis() >= Self::SEEN_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2")
-                .bind(now.millis())
-                .bind(&hash)
-                .execute(self.pool())
-                .await?;
-            session.last_seen = now;
-        }
         Ok(Some(session))
+    }
+
+    /// Records that `session` (of `token`) was used at `now`, if its last use on record is
+    /// [`Store::SEEN_EVERY_MS`] old or more (so the idle timeout costs a write a minute, not one
+    /// a request); whether it wrote. The caller first checks that the session is still in force:
+    /// a session past its idle timeout must not be revived by being looked at.
+    pub async fn touch_session(
+        &self,
+        token: &str,
+        session: &mut Session,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        if now.millis() - session.last_seen.millis() < Self::SEEN_EVERY_MS {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2")
+            .bind(now.millis())
+            .bind(token_hash(token))
+            .execute(self.pool())
+            .await?;
+        session.last_seen = now;
+        Ok(true)
     }
 
     /// Ends the session of a token; whether there was one.

@@ -16,6 +16,8 @@ pub struct Answer {
     pub content_type: Option<String>,
     /// The `Retry-After`, if any.
     pub retry_after: Option<String>,
+    /// Every `Set-Cookie`, in order.
+    pub set_cookies: Vec<String>,
 }
 
 impl Answer {
@@ -154,6 +156,13 @@ impl Http {
         let etag = header("etag");
         let content_type = header("content-type");
         let retry_after = header("retry-after");
+        let set_cookies = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
         if stream && (200..300).contains(&status) {
             // A stream (server-sent events) does not end: its status and headers are the answer.
             return Ok(Answer {
@@ -162,6 +171,7 @@ impl Http {
                 etag,
                 content_type,
                 retry_after,
+                set_cookies,
             });
         }
         let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
@@ -172,6 +182,7 @@ impl Http {
             etag,
             content_type,
             retry_after,
+            set_cookies,
         })
     }
 

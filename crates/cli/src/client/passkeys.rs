@@ -138,6 +138,7 @@ pub async fn passkey(ctx: &Ctx, command: PasskeyCommand) -> Result<ExitCode, Err
             let body = serde_json::to_value(PasskeyLoginFinish {
                 challenge_id: challenge,
                 credential: input::document(&credential, ctx.lang)?,
+                cookie: false,
             })?;
             let answer = ctx
                 .api

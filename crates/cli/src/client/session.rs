@@ -142,6 +142,7 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
         password,
         totp: args.totp.clone(),
         recovery_code: args.recovery_code.clone(),
+        cookie: false,
     };
     let body = serde_json::to_value(&request)?;
     let answer = ctx
@@ -180,12 +181,16 @@ pub(super) fn keep(
     answer: &Value,
     lang: Lang,
 ) -> Result<(Session, PathBuf), Error> {
-    let token: LoginResponse = serde_json::from_value(answer.clone())?;
+    let answer: LoginResponse = serde_json::from_value(answer.clone())?;
+    // The CLI never asks for a browser session, so a token comes back.
+    let token = answer
+        .token
+        .ok_or_else(|| Error(messages::no_token_in_answer(lang)))?;
     let session = Session {
         server: ctx.api.server.clone(),
         org,
-        token: token.token,
-        expires_at: token.expires_at,
+        token,
+        expires_at: answer.expires_at,
     };
     let path = save(&session, lang)?;
     Ok((session, path))

@@ -212,6 +212,7 @@ pub async fn finish(
         Taken::Replayed(c) => (Some(c), Some("replayed_challenge")),
         Taken::Unknown => (None, Some("bad_credentials")),
     };
+    let cookie = req.cookie;
     let credential: Option<PublicKeyCredential> = serde_json::from_value(req.credential).ok();
     let purpose = c.as_ref().and_then(|c| Purpose::parse(&c.purpose));
     let org = c.as_ref().and_then(|c| OrgId::parse(&c.org));
@@ -260,6 +261,7 @@ pub async fn finish(
             Some(SecondFactor::Passkey),
             extra,
             &browser,
+            cookie,
         )
         .await?;
     Ok((headers, axum::Json(answer)))
