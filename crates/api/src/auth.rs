@@ -13,13 +13,16 @@ pub struct LoginRequest {
     /// The username.
     pub username: String,
     /// The password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::Secret,
     /// A TOTP code, for a user who enrolled TOTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub totp: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub totp: Option<crate::Secret>,
     /// A recovery code instead of the TOTP code (each works once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub recovery_code: Option<crate::Secret>,
     /// A browser session: the token is set as an HttpOnly session cookie instead of being
     /// answered, and the answer carries the CSRF token every change must send with it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -32,11 +35,13 @@ pub struct LoginResponse {
     /// The token (shown once; the server keeps only its hash). Absent for a browser session,
     /// whose token is in its session cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub token: Option<crate::Secret>,
     /// For a browser session: the value of the `Canopy-CSRF-Token` header that every request
     /// changing something must carry beside the session cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csrf_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub csrf_token: Option<crate::Secret>,
     /// When it stops working (RFC 3339).
     pub expires_at: String,
     /// Things the user should know about this login (e.g. that the organisation does not
@@ -50,9 +55,11 @@ pub struct LoginResponse {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TotpEnrolment {
     /// The secret, base32 (shown once).
-    pub secret: String,
+    #[schema(value_type = String)]
+    pub secret: crate::Secret,
     /// The same as an `otpauth://totp/…` URI (for a QR code).
-    pub otpauth_uri: String,
+    #[schema(value_type = String)]
+    pub otpauth_uri: crate::Secret,
     /// When the enrolment lapses unless confirmed (RFC 3339).
     pub expires_at: String,
 }
@@ -62,14 +69,16 @@ pub struct TotpEnrolment {
 #[serde(deny_unknown_fields)]
 pub struct TotpConfirmRequest {
     /// A current code from the authenticator app.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: crate::Secret,
 }
 
 /// The answer to a confirmed TOTP enrolment: TOTP is now required at login.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TotpConfirmed {
     /// Single-use codes for when the authenticator is lost (shown once; kept hashed).
-    pub recovery_codes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub recovery_codes: Vec<crate::Secret>,
     /// The revision of the change.
     pub revision: u64,
 }
@@ -117,7 +126,8 @@ pub struct TokenView {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     /// The bearer token (`Authorization: Bearer …`).
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: crate::Secret,
     /// The token's description.
     #[serde(flatten)]
     pub view: TokenView,

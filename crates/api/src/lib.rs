@@ -17,6 +17,37 @@ use utoipa::{IntoParams, ToSchema};
 /// applied this revision (bounded; then 503 `revision-not-reached`).
 pub const MIN_REVISION_HEADER: &str = "canopy-min-revision";
 
+/// A secret on the wire — a password, a code, a token — sent and received as the plain string,
+/// but never shown by `Debug`, so that logging a request or an answer cannot leak it.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret itself, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
 /// The media type of errors (RFC 7807).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -84,4 +115,41 @@ pub struct PageParams {
     /// At most this many items (default 100, at most 1,000).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_cross_the_wire_as_plain_strings_and_never_show_in_debug() {
+        let login: LoginRequest = serde_json::from_value(serde_json::json!({
+            "username": "alice", "password": "hunter2-hunter2", "totp": "123456"
+        }))
+        .unwrap();
+        assert_eq!(login.password.expose(), "hunter2-hunter2");
+        let shown = format!("{login:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("123456"),
+            "{shown}"
+        );
+        assert_eq!(
+            serde_json::to_value(&login).unwrap()["password"],
+            "hunter2-hunter2"
+        );
+        let created = CreatedToken {
+            token: "cnt.tok_x.s3cr3t".into(),
+            view: TokenView {
+                id: "tok_x".into(),
+                name: "laptop".into(),
+                owner: "usr_x".into(),
+                owner_ref: "user:alice".into(),
+                statements: None,
+                expires_at: None,
+                created_at: "2026-12-01T00:00:00Z".into(),
+                revision: None,
+            },
+        };
+        assert!(!format!("{created:?}").contains("s3cr3t"));
+    }
 }

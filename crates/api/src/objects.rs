@@ -137,8 +137,8 @@ pub struct Notifications {
     /// Write-only: a new signing secret for the webhook (at least 32 characters). Never shown;
     /// a policy written without it keeps the stored one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(write_only, min_length = 32)]
-    pub webhook_secret: Option<String>,
+    #[schema(write_only, min_length = 32, value_type = Option<String>)]
+    pub webhook_secret: Option<crate::Secret>,
     /// Read-only: whether a webhook signing secret is stored (ignored in requests).
     #[serde(default)]
     #[schema(read_only)]
@@ -187,7 +187,8 @@ pub struct NewAdmin {
     /// Its username.
     pub username: String,
     /// Its password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::Secret,
 }
 
 /// `POST /v1/orgs` (instance administrators only).
@@ -420,7 +421,8 @@ pub struct CreateUserRequest {
     pub display_name: Option<String>,
     /// A local password (hashed by the server, never stored or logged in clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<crate::Secret>,
 }
 
 /// `PATCH /v1/orgs/{org}/users/{user}`. `email` and `display_name` may be `null` to clear them.
@@ -459,24 +461,27 @@ pub struct UpdateUserRequest {
         with = "double_option"
     )]
     #[schema(value_type = Option<String>)]
-    pub password: Option<Option<String>>,
+    pub password: Option<Option<crate::Secret>>,
 }
 
 /// Distinguishes a field left out (`None`) from one set to `null` (`Some(None)`).
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(inner) => inner.serialize(s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 

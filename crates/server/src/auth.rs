@@ -167,7 +167,10 @@ impl FromRequestParts<App> for Caller {
         {
             let org = session.org.as_deref().and_then(OrgId::parse);
             refused(why.as_str(), org).await;
-            return Err(ApiError::new("forbidden", messages::csrf_refused(why, lang)));
+            return Err(ApiError::new(
+                "forbidden",
+                messages::csrf_refused(why, lang),
+            ));
         }
         let ctx = RequestContext {
             mfa: session.second_factor.is_some(),
@@ -301,9 +304,17 @@ async fn refuse_credential(
     let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
     match app.refusals.admit(&source_text, app.clock.now()) {
         refusals::Admission::Audit => {
-            let detail = serde_json::json!({"credential": kind, "reason": reason, "source": source});
-            audit(app, org.as_ref(), "anonymous".into(), "credential_refused", Outcome::Rejected, detail)
-                .await;
+            let detail =
+                serde_json::json!({"credential": kind, "reason": reason, "source": source});
+            audit(
+                app,
+                org.as_ref(),
+                "anonymous".into(),
+                "credential_refused",
+                Outcome::Rejected,
+                detail,
+            )
+            .await;
         }
         refusals::Admission::WarnOnce => tracing::warn!(
             source = %source_text,
@@ -401,7 +412,12 @@ pub async fn audit_privileged(
 }
 
 /// Counts a use of a session found in force (see [`canopy_store::Store::touch_session`]).
-async fn touch(app: &App, token: &str, mut session: Session, lang: Lang) -> Result<Session, ApiError> {
+async fn touch(
+    app: &App,
+    token: &str,
+    mut session: Session,
+    lang: Lang,
+) -> Result<Session, ApiError> {
     let now = app.clock.now();
     let wrote = app
         .store
@@ -735,9 +751,9 @@ impl<'a> Attempt<'a> {
             if let Some(c) = cookie::set_session_cookie(&token, lifetime_ms / 1000) {
                 headers.append(header::SET_COOKIE, c);
             }
-            (None, Some(cookie::csrf_token(&token)))
+            (None, Some(cookie::csrf_token(&token).into()))
         } else {
-            (Some(token), None)
+            (Some(token.into()), None)
         };
         Ok((
             headers,
@@ -806,7 +822,7 @@ pub async fn login(
     );
     attempt.check_blocked().await?;
     // Refused before any lookup, so the answer says nothing about the account.
-    if req.password.len() > MAX_PASSWORD_BYTES {
+    if req.password.expose().len() > MAX_PASSWORD_BYTES {
         attempt.failed("oversized_password").await?;
         return Err(ApiError::new(
             "invalid-field",
@@ -821,7 +837,7 @@ pub async fn login(
             .map_err(|e| ApiError::store(&e, lang))?,
         None => None,
     };
-    if !verify_password(req.password, hash).await {
+    if !verify_password(req.password.0, hash).await {
         attempt.failed("bad_credentials").await?;
         return Err(bad());
     }
@@ -927,14 +943,14 @@ enum Checked {
 async fn check_second_factor(
     app: &App,
     user: &PrincipalId,
-    totp: &Option<String>,
-    recovery_code: &Option<String>,
+    totp: &Option<canopy_api::Secret>,
+    recovery_code: &Option<canopy_api::Secret>,
     now: canopy_core::time::Timestamp,
 ) -> Result<Checked, canopy_store::StoreError> {
     use crate::second_factor::{RECOVERY_KIND, TOTP_KIND, spend_recovery_code, totp_step};
     if let Some(code) = totp {
         let secret = app.store.secret(user.as_str(), TOTP_KIND).await?;
-        let step = secret.and_then(|s| totp_step(&s, code, (now.millis() / 1000) as u64));
+        let step = secret.and_then(|s| totp_step(&s, code.expose(), (now.millis() / 1000) as u64));
         return Ok(match step {
             None => Checked::Refused("bad_second_factor"),
             Some(step) if app.store.use_totp_step(user.as_str(), step).await? => {
@@ -947,7 +963,7 @@ async fn check_second_factor(
         let stored = app.store.secret(user.as_str(), RECOVERY_KIND).await?;
         let spent = stored
             .as_deref()
-            .and_then(|s| spend_recovery_code(s, code).map(|left| (s.to_string(), left)));
+            .and_then(|s| spend_recovery_code(s, code.expose()).map(|left| (s.to_string(), left)));
         return Ok(match spent {
             Some((old, left))
                 if app

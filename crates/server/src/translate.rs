@@ -227,7 +227,7 @@ pub fn webhook_secret(p: &api::Policy, lang: Lang) -> Result<Option<SecretOp>, A
     let Some(secret) = &p.notifications.webhook_secret else {
         return Ok(None);
     };
-    if secret.chars().count() < MIN_WEBHOOK_SECRET {
+    if secret.expose().chars().count() < MIN_WEBHOOK_SECRET {
         return Err(ApiError::new(
             "invalid-field",
             messages::too_short(
@@ -240,7 +240,7 @@ pub fn webhook_secret(p: &api::Policy, lang: Lang) -> Result<Option<SecretOp>, A
     Ok(Some(SecretOp {
         owner: SecretOwner::Org,
         kind: crate::notify::WEBHOOK_SECRET_KIND.into(),
-        value: Some(secret.clone()),
+        value: Some(secret.expose().to_string()),
     }))
 }
 
@@ -358,7 +358,7 @@ pub fn create_user(req: api::CreateUserRequest, lang: Lang) -> Result<Planned, A
     let username = name("username", &req.username, lang)?;
     let passwords: Vec<(SecretOwner, Option<String>)> = req
         .password
-        .map(|p| (SecretOwner::Created(username.clone()), Some(p)))
+        .map(|p| (SecretOwner::Created(username.clone()), Some(p.0)))
         .into_iter()
         .collect();
     Ok(Planned {
@@ -399,7 +399,9 @@ pub fn update_user(
             Some(_) => Command::SetCredential { user, kind },
             None => Command::RemoveCredential { user, kind },
         });
-        planned.passwords.push((SecretOwner::Id(owner), password));
+        planned
+            .passwords
+            .push((SecretOwner::Id(owner), password.map(|p| p.0)));
     }
     Ok(planned)
 }

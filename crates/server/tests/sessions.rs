@@ -41,7 +41,10 @@ async fn browser_login(http: &Http, username: &str) -> (String, String, String) 
         .await
         .unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body.get("token").is_none(), "a browser's token in the body");
+    assert!(
+        a.body.get("token").is_none(),
+        "a browser's token in the body"
+    );
     let set = a
         .set_cookies
         .iter()
@@ -70,7 +73,10 @@ async fn with_cookie(
 
 /// The ID of the organisation acme (its audit chain's name).
 async fn acme_id(f: &Fixture) -> String {
-    let a = f.send(Who::OrgAdmin, "GET", "/v1/orgs/acme", None).await.unwrap();
+    let a = f
+        .send(Who::OrgAdmin, "GET", "/v1/orgs/acme", None)
+        .await
+        .unwrap();
     a.body["id"].as_str().unwrap().to_string()
 }
 
@@ -100,10 +106,19 @@ async fn a_browser_session_lives_in_an_httponly_cookie_and_changes_need_its_csrf
     let (_dir, server, f, _clock) = start().await;
     let http = Http::new(&server.url());
     let (cookie, set, csrf) = browser_login(&http, "org-admin").await;
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=28800",
+    ] {
         assert!(set.contains(attribute), "{set} lacks {attribute}");
     }
-    assert!(!set.contains("Domain"), "a __Host- cookie names no domain: {set}");
+    assert!(
+        !set.contains("Domain"),
+        "a __Host- cookie names no domain: {set}"
+    );
 
     // Reads need only the cookie.
     let tree = with_cookie(&http, &cookie, "GET", "/v1/orgs/acme/tree", None, &[]).await;
@@ -123,7 +138,10 @@ async fn a_browser_session_lives_in_an_httponly_cookie_and_changes_need_its_csrf
             &headers,
         )
         .await;
-        assert_eq!((refused.status, refused.slug().as_str()), (403, "forbidden"));
+        assert_eq!(
+            (refused.status, refused.slug().as_str()),
+            (403, "forbidden")
+        );
         assert!(
             refused.body["detail"].as_str().unwrap().contains("CSRF"),
             "{}",
@@ -210,7 +228,11 @@ async fn tampered_cookies_and_unknown_tokens_are_refused_and_audited() {
     ];
     for c in cases {
         let a = with_cookie(&http, c, "GET", "/v1/orgs/acme/tree", None, &[]).await;
-        assert_eq!((a.status, a.slug().as_str()), (401, "unauthenticated"), "{c}");
+        assert_eq!(
+            (a.status, a.slug().as_str()),
+            (401, "unauthenticated"),
+            "{c}"
+        );
     }
     let unknown = http
         .send(Some("cnp_0000"), "GET", "/v1/orgs/acme/tree", None)
@@ -218,7 +240,15 @@ async fn tampered_cookies_and_unknown_tokens_are_refused_and_audited() {
         .unwrap();
     assert_eq!(unknown.status, 401);
     // The session cookie is not whatever cookie: another name is no credential.
-    let other = with_cookie(&http, "canopy_session=x", "GET", "/v1/orgs/acme/tree", None, &[]).await;
+    let other = with_cookie(
+        &http,
+        "canopy_session=x",
+        "GET",
+        "/v1/orgs/acme/tree",
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(other.status, 401);
 
     let refused = audit_events(&server, "instance", "credential_refused").await;
@@ -261,7 +291,10 @@ async fn refused_credentials_are_audited_within_a_bound_per_address() {
         assert_eq!(a.status, 401);
     }
     let audited = audit_events(&server, "instance", "credential_refused").await;
-    assert_eq!(audited.len(), canopy_server::auth::refusals::PER_SOURCE as usize);
+    assert_eq!(
+        audited.len(),
+        canopy_server::auth::refusals::PER_SOURCE as usize
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,14 +323,22 @@ async fn sessions_idle_out_and_end_by_the_instances_and_the_organisations_limits
 
     // The organisation shortens them: 30 minutes at most, 10 unused. Out-of-range settings are
     // refused. A session opened before keeps working until the new limits say otherwise.
-    let admin = http.login(Some("acme"), "org-admin", PASSWORD).await.unwrap();
+    let admin = http
+        .login(Some("acme"), "org-admin", PASSWORD)
+        .await
+        .unwrap();
     let early = http.login(Some("acme"), "viewer", PASSWORD).await.unwrap();
     let patch = |policy: Value| {
         let (http, admin) = (&http, admin.clone());
         async move {
-            http.send(Some(&admin), "PATCH", "/v1/orgs/acme", Some(&json!({"policy": policy})))
-                .await
-                .unwrap()
+            http.send(
+                Some(&admin),
+                "PATCH",
+                "/v1/orgs/acme",
+                Some(&json!({"policy": policy})),
+            )
+            .await
+            .unwrap()
         }
     };
     for bad in [
@@ -307,7 +348,11 @@ async fn sessions_idle_out_and_end_by_the_instances_and_the_organisations_limits
         json!({"session_lifetime_minutes": 20, "session_idle_minutes": 30}),
     ] {
         let a = patch(bad.clone()).await;
-        assert_eq!((a.status, a.slug().as_str()), (422, "invalid-field"), "{bad}");
+        assert_eq!(
+            (a.status, a.slug().as_str()),
+            (422, "invalid-field"),
+            "{bad}"
+        );
     }
     let set = patch(json!({"session_lifetime_minutes": 30, "session_idle_minutes": 10})).await;
     assert_eq!(set.status, 200, "{}", set.body);
@@ -353,7 +398,10 @@ async fn sessions_idle_out_and_end_by_the_instances_and_the_organisations_limits
         .collect();
     assert_eq!(
         reasons,
-        ["session_idle_of_organisation", "session_lifetime_of_organisation"]
+        [
+            "session_idle_of_organisation",
+            "session_lifetime_of_organisation"
+        ]
     );
 }
 
@@ -388,6 +436,9 @@ async fn disabling_a_user_ends_their_sessions() {
         .collect();
     assert_eq!(
         reasons,
-        [json!("user_disabled_or_deleted"), json!("user_disabled_or_deleted")]
+        [
+            json!("user_disabled_or_deleted"),
+            json!("user_disabled_or_deleted")
+        ]
     );
 }

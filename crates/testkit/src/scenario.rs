@@ -389,12 +389,18 @@ pub struct Step {
     /// Commands whose access diff to compute (nothing applied).
     #[serde(default)]
     pub diff: Option<Vec<Cmd>>,
-    /// Who gives the commands (default: the organisation's administrator).
+    /// Who gives the commands (default: the organisation's administrator); over HTTP, also who
+    /// asks the step's questions.
     #[serde(default, rename = "as")]
     pub actor: Option<String>,
     /// Expected outcome of `do`/`diff`: `ok` or an error code (`lockout`, `escalation`…).
     #[serde(default)]
     pub expect: Option<String>,
+    /// Expected outcome over HTTP, where it differs from the engine's: a disabled user's
+    /// sessions end, so what the engine refuses as `forbidden` the server refuses as
+    /// `unauthenticated`.
+    #[serde(default)]
+    pub expect_over_http: Option<String>,
     /// Expected gains of `diff`: `SUBJECT ACTION PATH` with ` (subtree)` and conditions.
     #[serde(default)]
     pub gained: Option<Vec<String>>,

@@ -116,7 +116,7 @@ pub async fn user(ctx: &Ctx, command: UserCommand) -> Result<ExitCode, Error> {
                 username,
                 email,
                 display_name,
-                password,
+                password: password.map(Into::into),
             })?;
             let url = ctx.url(&[], "/users")?;
             ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
@@ -145,7 +145,7 @@ pub async fn user(ctx: &Ctx, command: UserCommand) -> Result<ExitCode, Error> {
                 display_name: clearable(display_name),
                 enabled,
                 break_glass,
-                password,
+                password: password.map(|p| p.map(Into::into)),
             })?;
             ctx.change(
                 "PATCH",
@@ -420,7 +420,7 @@ pub async fn totp(ctx: &Ctx, command: TotpCommand) -> Result<ExitCode, Error> {
                 .await
         }
         TotpCommand::Confirm { user, code, change } => {
-            let body = serde_json::to_value(TotpConfirmRequest { code })?;
+            let body = serde_json::to_value(TotpConfirmRequest { code: code.into() })?;
             let url = at(&user, "/confirm")?;
             ctx.change("POST", &url, Query::new(), change.dry_run, Some(&body))
                 .await

@@ -139,9 +139,9 @@ pub async fn login(args: LoginArgs, lang: Lang) -> Result<ExitCode, Error> {
     let request = LoginRequest {
         org: org.clone(),
         username: args.username.clone(),
-        password,
-        totp: args.totp.clone(),
-        recovery_code: args.recovery_code.clone(),
+        password: password.into(),
+        totp: args.totp.clone().map(Into::into),
+        recovery_code: args.recovery_code.clone().map(Into::into),
         cookie: false,
     };
     let body = serde_json::to_value(&request)?;
@@ -189,7 +189,7 @@ pub(super) fn keep(
     let session = Session {
         server: ctx.api.server.clone(),
         org,
-        token,
+        token: token.0,
         expires_at: answer.expires_at,
     };
     let path = save(&session, lang)?;

@@ -102,7 +102,7 @@ pub async fn org(ctx: &Ctx, command: OrgCommand) -> Result<ExitCode, Error> {
                 name,
                 admin: NewAdmin {
                     username: admin_user,
-                    password,
+                    password: password.into(),
                 },
                 policy,
             };

@@ -126,7 +126,10 @@ mod tests {
     fn a_cookie_is_found_among_several_headers_and_pairs() {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("a=1; b=2"));
-        h.append(COOKIE, HeaderValue::from_static(" __Host-canopy_session = cnp_x ;c=3"));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static(" __Host-canopy_session = cnp_x ;c=3"),
+        );
         assert_eq!(cookie_value(&h, SESSION_COOKIE), Some("cnp_x"));
         assert_eq!(cookie_value(&h, "b"), Some("2"));
         assert_eq!(cookie_value(&h, "canopy_session"), None);
@@ -158,12 +161,18 @@ mod tests {
     fn a_cross_site_request_is_refused_even_a_read() {
         let token = "cnp_session";
         let good = csrf_token(token);
-        let cross = [("sec-fetch-site", "cross-site"), (CSRF_HEADER, good.as_str())];
+        let cross = [
+            ("sec-fetch-site", "cross-site"),
+            (CSRF_HEADER, good.as_str()),
+        ];
         assert_eq!(
             check_request(&parts(Method::GET, &cross), token),
             Err(CsrfRefusal::CrossSite)
         );
-        let same = [("sec-fetch-site", "same-origin"), (CSRF_HEADER, good.as_str())];
+        let same = [
+            ("sec-fetch-site", "same-origin"),
+            (CSRF_HEADER, good.as_str()),
+        ];
         assert_eq!(check_request(&parts(Method::POST, &same), token), Ok(()));
     }
 }

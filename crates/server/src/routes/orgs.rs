@@ -108,7 +108,7 @@ pub async fn create(
         admin: admin.clone(),
         policy,
     };
-    let passwords = vec![(SecretOwner::Created(admin), Some(req.admin.password))];
+    let passwords = vec![(SecretOwner::Created(admin), Some(req.admin.password.0))];
     let outcome = perform(
         &app,
         &caller,

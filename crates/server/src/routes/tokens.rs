@@ -70,7 +70,7 @@ async fn create(
     Ok((
         StatusCode::CREATED,
         axum::Json(api::CreatedToken {
-            token: format!("{API_TOKEN_PREFIX}{}.{secret}", token.id),
+            token: format!("{API_TOKEN_PREFIX}{}.{secret}", token.id).into(),
             view,
         }),
     )

@@ -89,8 +89,8 @@ pub async fn begin(
         .await
         .map_err(|e| ApiError::store(&e, lang))?;
     Ok(axum::Json(api::TotpEnrolment {
-        secret,
-        otpauth_uri: uri,
+        secret: secret.into(),
+        otpauth_uri: uri.into(),
         expires_at: expires.to_string(),
     })
     .into_response())
@@ -127,7 +127,7 @@ pub async fn confirm(
         .await
         .map_err(|e| ApiError::store(&e, lang))?
         .ok_or_else(|| ApiError::new("invalid-field", messages::no_enrolment(lang)))?;
-    let step = totp_step(&secret, &req.code, (now.millis() / 1000) as u64)
+    let step = totp_step(&secret, req.code.expose(), (now.millis() / 1000) as u64)
         .ok_or_else(|| ApiError::new("invalid-field", messages::wrong_code(lang)))?;
     // The confirming code is spent: it cannot log in afterwards.
     app.store
@@ -163,7 +163,7 @@ pub async fn confirm(
     Ok((
         StatusCode::CREATED,
         axum::Json(api::TotpConfirmed {
-            recovery_codes: codes,
+            recovery_codes: codes.into_iter().map(api::Secret).collect(),
             revision: change.revision,
         }),
     )
