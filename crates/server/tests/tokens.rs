@@ -202,6 +202,41 @@ async fn revoked_expired_and_orphaned_tokens_are_refused() {
         .unwrap();
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert_eq!(tree(&http, &spare).await, 401);
+
+    // Each refusal is audited in the organisation's chain with its reason, never the secret
+    // (the deleted user's token is gone from the store: its refusal is the instance's).
+    let audit = f
+        .send(
+            Who::OrgAdmin,
+            "GET",
+            "/v1/orgs/acme/audit?action=credential_refused",
+            None,
+        )
+        .await
+        .unwrap();
+    let events = audit.body["items"].as_array().unwrap();
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["revoked_or_unknown_token", "expired_token"],
+        "{}",
+        audit.body
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["detail"]["credential"] == "api_token")
+    );
+    let text = audit.body.to_string();
+    for t in [&token, &short, &spare] {
+        assert!(
+            !text.contains(t.rsplit('.').next().unwrap()),
+            "a secret in the audit log"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
