@@ -188,6 +188,34 @@ fn a_custom_role_with_an_admin_class_action_is_privileged() {
 }
 
 #[test]
+fn a_catalog_change_of_an_actions_class_changes_who_is_privileged() {
+    let mut o = org();
+    let deleter = o.user("deleter");
+    o.role("vm-deleter", &["vm.delete"]);
+    o.bind("user:deleter", "vm-deleter", "acme/eng/payments");
+    assert!(o.privileged(&deleter));
+    let catalog = |delete: ActionClass| Command::PutCatalog {
+        catalog: Catalog {
+            types: BTreeMap::from([(
+                "vm".to_string(),
+                BTreeMap::from([
+                    ("read".to_string(), ActionClass::Read),
+                    ("power".to_string(), ActionClass::Operate),
+                    ("delete".to_string(), delete),
+                ]),
+            )]),
+        },
+    };
+    o.run(catalog(ActionClass::Configure));
+    assert!(
+        !o.privileged(&deleter),
+        "vm.delete is no longer admin-class"
+    );
+    o.run(catalog(ActionClass::Admin));
+    assert!(o.privileged(&deleter), "and is again");
+}
+
+#[test]
 fn a_conditional_admin_binding_counts() {
     let mut o = org();
     let mfa_admin = o.user("mfa-admin");

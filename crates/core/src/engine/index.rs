@@ -299,6 +299,9 @@ pub(crate) struct Index {
     pub actions: Vec<ActionSlot>,
     pub action_ix: FxHashMap<CompactString, Ix>,
     pub all_actions: ActionSet,
+    /// The live actions of class `admin` (whose holders are privileged, DESIGN §5): asked on
+    /// every request, so kept with the catalog rather than gathered each time.
+    pub admin_actions: ActionSet,
     pub nodes: Vec<NodeSlot>,
     /// Each node's depth (root 0), apart from the slots so that the check loop stays in cache.
     pub depth: Vec<u16>,
@@ -438,6 +441,7 @@ impl Index {
             actions: Vec::new(),
             action_ix: FxHashMap::default(),
             all_actions: ActionSet::default(),
+            admin_actions: ActionSet::default(),
             nodes: vec![root],
             depth: vec![0],
             paths: vec![NodePath::from_vec(vec![ROOT])],
@@ -481,6 +485,7 @@ impl Index {
             slot.live = false;
         }
         self.all_actions = ActionSet::default();
+        self.admin_actions = ActionSet::default();
         for (name, class, _) in catalog.actions() {
             let ix = match self.action_ix.get(name.as_str()) {
                 Some(&ix) => ix,
@@ -499,6 +504,9 @@ impl Index {
             slot.live = true;
             slot.class = class;
             self.all_actions.insert(ix);
+            if class == ActionClass::Admin {
+                self.admin_actions.insert(ix);
+            }
         }
         for r in 0..self.roles.len() as Ix {
             if self.roles[r as usize].live {

@@ -3,8 +3,6 @@
 //! subject's group closure and each principal's bindings, as the decision reads them.
 
 use super::OrgEngine;
-use super::actionset::ActionSet;
-use crate::action::ActionClass;
 use crate::ids::PrincipalId;
 use crate::model::PrincipalKind;
 use crate::time::Timestamp;
@@ -24,7 +22,7 @@ impl OrgEngine {
         if !self.is_enabled_subject(s) {
             return false;
         }
-        let admin = self.admin_class_actions();
+        let admin = &self.ix.admin_actions;
         self.ix.hot[s as usize].closure.iter().any(|&holder| {
             self.ix.principals[holder as usize]
                 .bindings
@@ -33,7 +31,7 @@ impl OrgEngine {
                     let slot = &self.ix.bindings[b as usize];
                     slot.live
                         && slot.expires > now.millis()
-                        && !self.role_grants(slot.role).intersect(&admin).is_empty()
+                        && !self.role_grants(slot.role).intersect(admin).is_empty()
                 })
         })
     }
@@ -55,16 +53,5 @@ impl OrgEngine {
             .collect();
         admins.sort();
         admins
-    }
-
-    /// The live actions of class `admin` (every state-changing `iam` action among them).
-    fn admin_class_actions(&self) -> ActionSet {
-        let mut set = ActionSet::default();
-        for a in self.ix.all_actions.iter() {
-            if self.ix.actions[a as usize].class == ActionClass::Admin {
-                set.insert(a);
-            }
-        }
-        set
     }
 }
