@@ -4,9 +4,9 @@
 //! The cookie is `__Host-` prefixed (so only this origin can set it), `HttpOnly` (scripts never
 //! see the session token), `Secure`, and `SameSite=Strict` (other sites' pages do not send it).
 //! On top of that, a request authenticated by the cookie with a method other than GET, HEAD or
-//! OPTIONS must carry the session's CSRF token in [`CSRF_HEADER`] (or, for a form post of the
-//! console, in its `csrf_token` field: the same [`csrf_matches`] checks it), and is refused when
-//! the browser says it comes from another site (`Sec-Fetch-Site: cross-site`).
+//! OPTIONS must carry the session's CSRF token in [`CSRF_HEADER`] (the console's form posts,
+//! still to come, will carry it in a field checked by the same [`csrf_matches`]), and is refused
+//! when the browser says it comes from another site (`Sec-Fetch-Site: cross-site`).
 
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
