@@ -16,6 +16,10 @@ pub struct Answer {
     pub content_type: Option<String>,
     /// The `Retry-After`, if any.
     pub retry_after: Option<String>,
+    /// The `X-Request-Id`, if any.
+    pub request_id: Option<String>,
+    /// The body as text (empty for a stream).
+    pub text: String,
 }
 
 impl Answer {
@@ -154,6 +158,7 @@ impl Http {
         let etag = header("etag");
         let content_type = header("content-type");
         let retry_after = header("retry-after");
+        let request_id = header("x-request-id");
         if stream && (200..300).contains(&status) {
             // A stream (server-sent events) does not end: its status and headers are the answer.
             return Ok(Answer {
@@ -162,6 +167,8 @@ impl Http {
                 etag,
                 content_type,
                 retry_after,
+                request_id,
+                text: String::new(),
             });
         }
         let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
@@ -172,6 +179,8 @@ impl Http {
             etag,
             content_type,
             retry_after,
+            request_id,
+            text,
         })
     }
 
