@@ -47,6 +47,10 @@ impl From<&str> for Secret {
         Secret(s.to_string())
     }
 }
+/// The header that carries a request's ID: the client's when it is well formed (1 to 64 ASCII
+/// letters, digits, `-`, `_`, `.`, `:`), otherwise one the server makes; answered on every
+/// response, and recorded in the logs, the change and the audit events of the request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The media type of errors (RFC 7807).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -63,6 +67,9 @@ pub struct Problem {
     pub status: u16,
     /// What happened and what to do, for a person.
     pub detail: String,
+    /// The ID of the request (as in its `X-Request-Id`), to find it in the logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Problem {

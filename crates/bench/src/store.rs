@@ -340,7 +340,9 @@ pub(crate) async fn serve_router(
         notifier: canopy_server::notify::Notifier::new(None, clock).map_err(err)?,
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
+        telemetry: canopy_server::telemetry::Telemetry::new().map_err(err)?,
     };
+    app.telemetry.spawn_upkeep();
     let service =
         canopy_server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

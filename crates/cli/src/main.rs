@@ -22,8 +22,23 @@ use crate::store_args::StoreArgs;
 #[derive(Parser)]
 #[command(name = "canopy", version)]
 struct Cli {
+    /// How log lines are written to standard error: `text` (for people) or `json` (one object a
+    /// line, for a log collector) [default: text].
+    #[arg(long, global = true, env = "CANOPY_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Commands,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +62,10 @@ enum Commands {
         /// The address to listen on [default: 127.0.0.1:8750].
         #[arg(long, env = "CANOPY_LISTEN")]
         listen: Option<SocketAddr>,
+        /// An address where `GET /metrics` is served to anyone who reaches it, for a Prometheus
+        /// scraper [default: none; on the API's address it is for instance administrators].
+        #[arg(long, env = "CANOPY_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
         /// How long a login session lasts, in minutes [default: 720].
         #[arg(long, env = "CANOPY_SESSION_MINUTES")]
         session_minutes: Option<u64>,
@@ -89,6 +108,21 @@ enum Commands {
     Client(client::Command),
 }
 
+impl Commands {
+    /// `log_format` of the configuration file of a command that reads one. A file that cannot
+    /// be read says nothing here: the command reports it when it reads the file itself.
+    fn configured_log_format(&self) -> Option<LogFormat> {
+        let store = match self {
+            Commands::Init { store, .. }
+            | Commands::Serve { store, .. }
+            | Commands::Migrate { store }
+            | Commands::Verify { store } => store,
+            Commands::Openapi | Commands::Client(_) => return None,
+        };
+        store.clone().with_config().ok()?.1.log_format
+    }
+}
+
 /// A failure, as one line for a person.
 struct Failure(String);
 
@@ -100,13 +134,25 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = cli
+        .log_format
+        .or_else(|| cli.command.configured_log_format())
+        .unwrap_or_default();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours for a terminal only: a log file or collector gets plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -156,6 +202,7 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
         Commands::Serve {
             store,
             listen,
+            metrics_listen,
             session_minutes,
             session_idle_minutes,
             trusted_proxies,
@@ -202,9 +249,13 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 min_revision_wait: Duration::from_secs(5),
                 smtp,
                 clock: std::sync::Arc::new(canopy_store::SystemClock),
+                metrics_listen: metrics_listen.or(file.metrics_listen),
             };
-            canopy_server::serve(config, shutdown_signal(), |addr| {
-                println!("{}", messages::listening(addr, Lang::En));
+            canopy_server::serve(config, shutdown_signal(), |at| {
+                println!("{}", messages::listening(at.api, Lang::En));
+                if let Some(metrics) = at.metrics {
+                    println!("{}", messages::serving_metrics(metrics, Lang::En));
+                }
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -42,6 +42,13 @@ pub fn listening(addr: SocketAddr, lang: Lang) -> String {
     }
 }
 
+pub fn serving_metrics(addr: SocketAddr, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("metrics on http://{addr}/metrics"),
+        Lang::Ja => format!("メトリクスを http://{addr}/metrics で公開しています"),
+    }
+}
+
 pub fn migrated(version: i64, lang: Lang) -> String {
     match lang {
         Lang::En => format!("the schema is at version {version}"),

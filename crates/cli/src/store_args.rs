@@ -45,6 +45,10 @@ pub struct ConfigFile {
     pub audit_key_file: Option<PathBuf>,
     /// `serve`: the address to listen on.
     pub listen: Option<SocketAddr>,
+    /// `serve`: where `GET /metrics` is served without credentials.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written (`text` or `json`).
+    pub log_format: Option<crate::LogFormat>,
     /// `serve`: how long a login session lasts, in minutes.
     pub session_minutes: Option<u64>,
     /// `serve`: after how many minutes without use a session ends.

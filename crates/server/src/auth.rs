@@ -551,7 +551,7 @@ pub(crate) async fn audit(
         chain: org.map_or_else(|| "instance".to_string(), |o| o.to_string()),
         time: app.clock.now(),
         actor,
-        request_id: crate::routes::request_id(),
+        request_id: crate::request::id(),
         action: action.into(),
         outcome,
         revision: None,
@@ -573,6 +573,8 @@ pub(crate) struct Attempt<'a> {
     /// `user:ORG/USERNAME` as the client named them (`None`: no username given).
     account_key: Option<String>,
     address_key: String,
+    /// `password` or `passkey`.
+    method: &'static str,
     /// `org`, `username`, `source` (and `method`) of the attempt, for its audit events.
     detail: serde_json::Value,
 }
@@ -586,7 +588,7 @@ impl<'a> Attempt<'a> {
         org_ref: Option<&str>,
         username: Option<&str>,
         source: Option<IpAddr>,
-        method: &str,
+        method: &'static str,
     ) -> Attempt<'a> {
         let source_text = source.map(|ip| ip.to_string()).unwrap_or_default();
         Attempt {
@@ -596,6 +598,7 @@ impl<'a> Attempt<'a> {
             org,
             account_key: username.map(|u| format!("user:{}/{u}", org_ref.unwrap_or(""))),
             address_key: format!("ip:{source_text}"),
+            method,
             detail: serde_json::json!({
                 "org": org_ref,
                 "username": username,
@@ -611,8 +614,10 @@ impl<'a> Attempt<'a> {
         keys
     }
 
-    /// An audit event of this attempt refused for `reason`.
-    async fn audit_refusal(&self, reason: &str) {
+    /// An audit event of this attempt refused for `reason`, and the failure counted in the
+    /// metrics.
+    async fn audit_refusal(&self, reason: &'static str) {
+        self.app.telemetry.login(self.method, Some(reason));
         let mut detail = self.detail.clone();
         detail["reason"] = reason.into();
         audit(
@@ -649,7 +654,7 @@ impl<'a> Attempt<'a> {
     }
 
     /// A failure: counts against the account and the address, and is audited with its reason.
-    pub(crate) async fn failed(&self, reason: &str) -> Result<(), ApiError> {
+    pub(crate) async fn failed(&self, reason: &'static str) -> Result<(), ApiError> {
         let keys = [
             (self.account_key.as_ref(), ACCOUNT_FREE_FAILURES),
             (Some(&self.address_key), ADDRESS_FREE_FAILURES),
@@ -735,6 +740,7 @@ impl<'a> Attempt<'a> {
             detail["break_glass"] = standing.break_glass.into();
         }
         audit(app, self.org.as_ref(), actor, "login", Outcome::Ok, detail).await;
+        app.telemetry.login(self.method, None);
         let (mut headers, warnings) = match &user {
             Some((org, standing, id)) => (
                 crate::notify::after_login(app, browser, org, id).await,

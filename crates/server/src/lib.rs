@@ -11,9 +11,11 @@ pub mod notify;
 pub mod openapi;
 pub mod passkeys;
 pub mod problem;
+pub mod request;
 pub mod routes;
 pub mod second_factor;
 pub mod state;
+pub mod telemetry;
 pub mod translate;
 pub mod views;
 
@@ -52,6 +54,9 @@ pub struct Config {
     pub smtp: Option<notify::SmtpConfig>,
     /// Time and randomness: the system's, except in tests that move time on.
     pub clock: Arc<dyn Clock + Send + Sync>,
+    /// Where to serve `GET /metrics` to anyone, for a Prometheus scraper (none: only on
+    /// `listen`, to instance administrators).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -63,8 +68,18 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("min_revision_wait", &self.min_revision_wait)
             .field("smtp", &self.smtp)
+            .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
+}
+
+/// The addresses a server listens on (useful with port 0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Listening {
+    /// The API.
+    pub api: SocketAddr,
+    /// `GET /metrics` without credentials, if configured.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Why the server could not start or stopped.
@@ -124,6 +139,7 @@ pub async fn add_instance_admin(
 pub fn router(app: App) -> Router {
     let (api, _) = openapi::routes().split_for_parts();
     api.route("/v1/replica", get(replica))
+        .route("/metrics", get(metrics_for_admins))
         .layer(middleware::from_fn_with_state(app.clone(), min_revision))
         .layer(middleware::from_fn_with_state(
             app.clone(),
@@ -132,6 +148,22 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(problems))
         .layer(middleware::from_fn(too_large))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request::observe,
+        ))
+        .with_state(app)
+}
+
+/// The routes of the metrics listener (`metrics_listen`): `GET /metrics`, without credentials.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_for_anyone))
+        .layer(middleware::from_fn(problems))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request::observe,
+        ))
         .with_state(app)
 }
 
@@ -229,6 +261,38 @@ async fn replica(State(app): State<App>, caller: auth::Caller) -> Response {
     }
 }
 
+/// `GET /metrics` on the API's listener: instance administrators only (the metrics listener
+/// serves them to anyone who reaches it).
+async fn metrics_for_admins(State(app): State<App>, caller: auth::Caller) -> Response {
+    if caller.org.is_some() {
+        return ApiError::new("forbidden", messages::instance_admins_only(caller.lang))
+            .into_response();
+    }
+    metrics_for_anyone(State(app)).await
+}
+
+/// The metrics in Prometheus' text format (see [`telemetry`]).
+async fn metrics_for_anyone(State(app): State<App>) -> Response {
+    let head = match state::store_head(&app).await {
+        Ok(head) => telemetry::StoreHead::Reached(head),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the store's head");
+            telemetry::StoreHead::Unreachable
+        }
+    };
+    let text = app
+        .telemetry
+        .render(app.clock.now(), app.shared.revision(), head);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 /// `Canopy-Min-Revision: N`: wait (bounded) until this replica has applied N.
 async fn min_revision(State(app): State<App>, req: Request, next: Next) -> Response {
     if let Some(value) = req.headers().get(MIN_REVISION_HEADER) {
@@ -285,11 +349,11 @@ fn lock_data_dir(location: &Location) -> Result<Option<std::fs::File>, ServerErr
 }
 
 /// Opens the store, loads the engines, starts the writer and serves until `shutdown` resolves.
-/// `on_ready` receives the address actually bound (useful with port 0).
+/// `on_ready` receives the addresses actually bound (useful with port 0).
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl FnOnce(Listening),
 ) -> Result<(), ServerError> {
     let clock = config.clock.clone();
     let notifier =
@@ -310,12 +374,11 @@ pub async fn serve(
         config.audit_key.clone(),
         follow,
     );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServerError::Io(format!("{}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let (listener, addr) = bind(config.listen).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
+    };
     // The default origin names the port actually bound (port 0 in tests).
     let passkeys =
         passkeys::RelyingParty::new(&config.auth.webauthn, addr.port(), &config.audit_key)
@@ -333,14 +396,42 @@ pub async fn serve(
         notifier,
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
+        telemetry: telemetry::Telemetry::new().map_err(ServerError::Invalid)?,
     };
+    let upkeep = app.telemetry.spawn_upkeep();
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let metrics = metrics_listener.map(|(listener, at)| {
+        tracing::info!(addr = %at, "serving metrics");
+        let service = metrics_router(app.clone()).into_make_service();
+        let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone());
+        (tokio::spawn(async move { server.await }), at)
+    });
     tracing::info!(%addr, revision = shared.revision(), "serving");
-    on_ready(addr);
-    axum::serve(
+    on_ready(Listening {
+        api: addr,
+        metrics: metrics.as_ref().map(|(_, at)| *at),
+    });
+    let served = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(|e| ServerError::Io(e.to_string()))
+    .map_err(|e| ServerError::Io(e.to_string()));
+    upkeep.abort();
+    if let Some((task, _)) = metrics {
+        task.abort();
+    }
+    served
+}
+
+/// A listening socket on `at`, and the address it actually bound.
+async fn bind(at: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| ServerError::Io(format!("{at}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    Ok((listener, addr))
 }

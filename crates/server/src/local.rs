@@ -69,6 +69,7 @@ impl LocalServer {
             min_revision_wait: Duration::from_secs(1),
             smtp: None,
             clock,
+            metrics_listen: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, listening) = oneshot::channel::<SocketAddr>();
@@ -77,8 +78,8 @@ impl LocalServer {
             async move {
                 let _ = stopped.await;
             },
-            move |addr| {
-                let _ = ready.send(addr);
+            move |at: crate::Listening| {
+                let _ = ready.send(at.api);
             },
         ));
         match listening.await {

@@ -182,6 +182,18 @@ pub fn unavailable(lang: Lang) -> String {
     }
 }
 
+/// `/readyz` of a replica whose engines have not applied the store's head.
+pub fn behind_the_store(at: u64, head: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "not ready: this replica is at revision {at}, the store at {head}; it is catching up or cannot apply the change log (see its log)"
+        ),
+        Lang::Ja => format!(
+            "準備ができていません: このレプリカはリビジョン {at}、ストアは {head} です。追従中か、変更ログを適用できません（ログを確認してください）"
+        ),
+    }
+}
+
 /// An organisation in the URL that is unknown or not the caller's.
 pub fn org_not_found(org: &str, lang: Lang) -> String {
     match lang {

@@ -193,21 +193,39 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The store is reachable; answers the revision the engines are at and the store's head.
+/// How long `/readyz` waits for the engines to reach the head it read from the store.
+pub const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Ready to serve: the store answers and this replica has applied its head revision.
+///
+/// The store must answer within 2 seconds, and the engines reach its head within half a second;
+/// otherwise 503 `unavailable`, whose detail says which. Answers both revisions.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
-    responses((status = 200, description = "Ready", body = Object)))]
+    responses((status = 200, description = "Ready", body = Object),
+              (status = 503, description = "The store is unreachable, or this replica is behind it",
+               body = canopy_api::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(
     State(app): State<App>,
     crate::auth::Language(lang): crate::auth::Language,
 ) -> Response {
-    match app.store.head().await {
-        Ok(head) => axum::Json(json!({
-            "revision": app.shared.revision(),
-            "head": head,
-        }))
-        .into_response(),
-        Err(e) => crate::problem::ApiError::store(&e, lang).into_response(),
+    let head = match crate::state::store_head(&app).await {
+        Ok(head) => head,
+        Err(e) => return crate::problem::ApiError::store(&e, lang).into_response(),
+    };
+    if !app.shared.wait_for(head, READY_WAIT).await {
+        let at = app.shared.revision();
+        tracing::warn!(revision = at, head, "not ready: behind the store");
+        return crate::problem::ApiError::new(
+            "unavailable",
+            crate::messages::behind_the_store(at, head, lang),
+        )
+        .into_response();
     }
+    axum::Json(json!({
+        "revision": app.shared.revision(),
+        "head": head,
+    }))
+    .into_response()
 }
 
 /// This document.

@@ -104,6 +104,7 @@ impl ApiError {
             title: messages::title(self.slug).into(),
             status: self.status().as_u16(),
             detail: self.detail.clone(),
+            request_id: crate::request::current(),
         }
     }
 }

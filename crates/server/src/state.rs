@@ -35,6 +35,23 @@ pub struct App {
     pub passkeys: Arc<crate::passkeys::RelyingParty>,
     /// How many refused credentials are still audited this minute.
     pub refusals: Arc<crate::auth::refusals::RefusalBudget>,
+    /// The metrics of `GET /metrics`.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
+}
+
+/// How long `/readyz` and `/metrics` wait for the store's head revision.
+pub const STORE_HEAD_WAIT: Duration = Duration::from_secs(2);
+
+/// The store's head revision, or why it could not be read within [`STORE_HEAD_WAIT`] (a store
+/// that does not answer would otherwise hold a probe until the pool gives up).
+pub async fn store_head(app: &App) -> Result<u64, canopy_store::StoreError> {
+    match tokio::time::timeout(STORE_HEAD_WAIT, app.store.head()).await {
+        Ok(head) => head,
+        Err(_) => Err(canopy_store::StoreError::Connect {
+            location: "the store".into(),
+            detail: format!("no answer within {} s", STORE_HEAD_WAIT.as_secs()),
+        }),
+    }
 }
 
 /// How the server authenticates: sessions, client addresses, failed logins.

@@ -18,6 +18,10 @@ pub struct Answer {
     pub retry_after: Option<String>,
     /// Every `Set-Cookie`, in order.
     pub set_cookies: Vec<String>,
+    /// The `X-Request-Id`, if any.
+    pub request_id: Option<String>,
+    /// The body as text (empty for a stream).
+    pub text: String,
 }
 
 impl Answer {
@@ -163,6 +167,7 @@ impl Http {
             .filter_map(|v| v.to_str().ok())
             .map(str::to_string)
             .collect();
+        let request_id = header("x-request-id");
         if stream && (200..300).contains(&status) {
             // A stream (server-sent events) does not end: its status and headers are the answer.
             return Ok(Answer {
@@ -172,6 +177,8 @@ impl Http {
                 content_type,
                 retry_after,
                 set_cookies,
+                request_id,
+                text: String::new(),
             });
         }
         let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
@@ -183,6 +190,8 @@ impl Http {
             content_type,
             retry_after,
             set_cookies,
+            request_id,
+            text,
         })
     }
 

@@ -13,6 +13,8 @@ pub struct ServerProcess {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of its metrics listener, when `--metrics-listen` was given.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -30,23 +32,38 @@ impl ServerProcess {
             .map_err(|e| format!("{}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        let metrics_wanted = args.iter().any(|a| a == "--metrics-listen");
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                // `metrics on http://ADDR/metrics` (printed after `listening on http://ADDR`).
+                if let Some(addr) = line.strip_prefix("metrics on http://") {
+                    let addr = addr.trim().trim_end_matches("/metrics").to_string();
+                    let _ = tx.send((true, addr));
+                } else if let Some(addr) = line.split("http://").nth(1) {
+                    let _ = tx.send((false, addr.trim().to_string()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
+        let mut addr = None;
+        let mut metrics = None;
+        while addr.is_none() || (metrics_wanted && metrics.is_none()) {
+            let Ok((is_metrics, line)) = rx.recv_timeout(Duration::from_secs(30)) else {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err("the server did not start listening within 30 s".into());
+            };
+            let parsed: SocketAddr = line.parse().map_err(|e| format!("{line}: {e}"))?;
+            match is_metrics {
+                true => metrics = Some(parsed),
+                false => addr = addr.or(Some(parsed)),
             }
-        };
-        let addr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-        Ok(ServerProcess { child, addr })
+        }
+        let addr = addr.ok_or("no address")?;
+        Ok(ServerProcess {
+            child,
+            addr,
+            metrics,
+        })
     }
 
     /// Initialises the store given by `store` (`--data DIR` or `--database URL`) with an

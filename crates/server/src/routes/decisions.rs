@@ -18,6 +18,7 @@ use crate::messages;
 use crate::problem::ApiError;
 use crate::routes::{DEFAULT_PAGE, MAX_PAGE, allowed, not_found, org_of, with_engine};
 use crate::state::App;
+use crate::telemetry::DecisionEndpoint;
 
 /// The most checks one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -101,11 +102,16 @@ pub async fn check(
     Json(req): Json<api::CheckRequest>,
 ) -> Result<axum::Json<api::Decision>, ApiError> {
     let lang = caller.lang;
+    let started = crate::telemetry::Stopwatch::start();
     let org = org_of(&app, &caller, &org)?;
     let now = app.clock.now();
     with_engine(&app, &org, lang, |engine| {
         let asker = asker(engine, &caller);
         let d = asked(engine, asker.as_ref(), &caller, &req, now)?;
+        app.telemetry
+            .decided(u64::from(d.allowed), u64::from(!d.allowed));
+        app.telemetry
+            .decision_took(DecisionEndpoint::Check, started.elapsed());
         Ok(axum::Json(api::Decision {
             allowed: d.allowed,
             revision: d.revision,
@@ -158,11 +164,12 @@ pub async fn check_batch(
             messages::too_many("checks", MAX_BATCH, lang),
         ));
     }
+    let started = crate::telemetry::Stopwatch::start();
     let org = org_of(&app, &caller, &org)?;
     let now = app.clock.now();
     with_engine(&app, &org, lang, |engine| {
         let asker = asker(engine, &caller);
-        let results = req
+        let results: Vec<_> = req
             .checks
             .iter()
             .map(|c| match asked(engine, asker.as_ref(), &caller, c, now) {
@@ -176,6 +183,11 @@ pub async fn check_batch(
                 },
             })
             .collect();
+        let allowed = results.iter().filter(|r| r.allowed == Some(true)).count();
+        let denied = results.iter().filter(|r| r.allowed == Some(false)).count();
+        app.telemetry.decided(allowed as u64, denied as u64);
+        app.telemetry
+            .decision_took(DecisionEndpoint::Batch, started.elapsed());
         Ok(axum::Json(api::BatchCheckResponse {
             results,
             revision: engine.revision(),

@@ -136,11 +136,6 @@ pub fn not_found(reference: &str, lang: Lang) -> ApiError {
     ApiError::new("not-found", messages::object_not_found(reference, lang))
 }
 
-/// A fresh request ID, for the log and the audit trail.
-pub fn request_id() -> String {
-    format!("req_{}", hex::encode(rand::random::<[u8; 8]>()))
-}
-
 /// `If-Match: "REVISION"` on a change to `key`: the change is refused (412 `stale-revision`)
 /// unless the object was last written at that revision.
 pub fn if_match(
@@ -246,7 +241,7 @@ pub async fn perform_with_secrets(
         .submit(Submission {
             actor: caller.actor.clone(),
             request,
-            request_id: request_id(),
+            request_id: crate::request::id(),
             secrets,
             expect,
         })
