@@ -386,7 +386,10 @@ pub fn check_exported(
     key: &AuditKey,
     events: Vec<SealedEvent>,
 ) -> Result<Vec<crate::verify::Problem>, StoreError> {
-    let mut chains: Vec<(String, Vec<StoredEvent>, (u64, Vec<u8>))> = Vec::new();
+    // Each chain in the order it first appears: its events, and the position and hash its
+    // first event continues.
+    type Exported = (String, Vec<StoredEvent>, (u64, Vec<u8>));
+    let mut chains: Vec<Exported> = Vec::new();
     for e in events {
         let text = serde_json::to_string(&e.event).map_err(StoreError::corrupt)?;
         let stored = StoredEvent {
