@@ -179,6 +179,9 @@ pub enum ChainProblem {
     BadHash,
     /// Its HMAC does not verify.
     BadMac,
+    /// The columns stored beside its text (time, actor, action, outcome, revision: what
+    /// queries, pruning and the change-log tie read) say something else than the text.
+    ColumnsDiffer,
 }
 
 /// A stored audit row, as read for verification.

@@ -174,6 +174,12 @@ pub fn audit_problem(p: &crate::audit::ChainProblem, lang: Lang) -> String {
         (Lang::Ja, BadHash) => "ハッシュが内容と一致しません".into(),
         (Lang::En, BadMac) => "its HMAC does not verify under the audit key".into(),
         (Lang::Ja, BadMac) => "監査キーで HMAC を検証できません".into(),
+        (Lang::En, ColumnsDiffer) => {
+            "its columns (time, actor, action, outcome, revision) differ from its content".into()
+        }
+        (Lang::Ja, ColumnsDiffer) => {
+            "列（時刻・実行者・操作・結果・リビジョン）が内容と一致しません".into()
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use futures::TryStreamExt;
 use sqlx::Row;
 
 use crate::audit::{
-    Anchor, AuditKey, GENESIS, SELECT_ANCHORS, StoredEvent, anchor_of_row, check_chain,
+    Anchor, AuditEvent, AuditKey, ChainProblem, GENESIS, SELECT_ANCHORS, StoredEvent,
+    anchor_of_row, check_chain,
 };
 use crate::messages::{self, Lang};
 use crate::{Store, StoreError};
@@ -325,7 +326,11 @@ impl Store {
                 (Some(a), Some(_)) => cutoff = cutoff.max(a.pruned_before_ms),
             }
             let base = valid.map_or((0, GENESIS.to_vec()), Anchor::base);
-            let (events, revisions) = self.chain_events(chain, base.0).await?;
+            let ChainRows {
+                events,
+                revisions,
+                columns_differ,
+            } = self.chain_events(chain, base.0).await?;
             audited.extend(revisions);
             report.events += events.len() as u64;
             let last = events.last().map(|e| (e.seq, e.hash.clone()));
@@ -334,6 +339,13 @@ impl Store {
                     chain: chain.clone(),
                     seq,
                     detail: messages::audit_problem(&p, Lang::En),
+                });
+            }
+            for seq in columns_differ {
+                report.problems.push(Problem::Audit {
+                    chain: chain.clone(),
+                    seq,
+                    detail: messages::audit_problem(&ChainProblem::ColumnsDiffer, Lang::En),
                 });
             }
             if let Some(a) = valid {
@@ -362,34 +374,53 @@ impl Store {
         Ok(report)
     }
 
-    /// A chain's events after position `after`, in order, and the revisions they record.
-    async fn chain_events(
-        &self,
-        chain: &str,
-        after: u64,
-    ) -> Result<(Vec<StoredEvent>, Vec<u64>), StoreError> {
+    /// A chain's events after position `after`, in order; the revisions they record, read
+    /// from the hashed text (the columns beside it are for queries, and not signed); and the
+    /// positions of events whose columns say something else than their text.
+    async fn chain_events(&self, chain: &str, after: u64) -> Result<ChainRows, StoreError> {
         let mut rows = sqlx::query(
-            "SELECT seq, event, prev_hash, hash, mac, revision FROM audit \
-             WHERE chain = $1 AND seq > $2 ORDER BY seq",
+            "SELECT seq, event, prev_hash, hash, mac, time_ms, actor, action, outcome, revision \
+             FROM audit WHERE chain = $1 AND seq > $2 ORDER BY seq",
         )
         .bind(chain)
         .bind(after as i64)
         .fetch(self.pool());
-        let mut events = Vec::new();
-        let mut revisions = Vec::new();
+        let mut found = ChainRows::default();
         while let Some(r) = rows.try_next().await? {
-            events.push(StoredEvent {
+            let event = StoredEvent {
                 seq: r.try_get::<i64, _>(0)? as u64,
                 text: r.try_get(1)?,
                 prev_hash: r.try_get(2)?,
                 hash: r.try_get(3)?,
                 mac: r.try_get(4)?,
-            });
-            if let Some(revision) = r.try_get::<Option<i64>, _>(5)? {
-                revisions.push(revision as u64);
+            };
+            let columns = (
+                r.try_get::<i64, _>(5)?,
+                r.try_get::<String, _>(6)?,
+                r.try_get::<String, _>(7)?,
+                r.try_get::<String, _>(8)?,
+                r.try_get::<Option<i64>, _>(9)?.map(|v| v as u64),
+            );
+            match serde_json::from_str::<AuditEvent>(&event.text) {
+                Ok(e) => {
+                    found.revisions.extend(e.revision);
+                    let text = (
+                        e.time_ms,
+                        e.actor,
+                        e.action,
+                        e.outcome.as_str().to_string(),
+                        e.revision,
+                    );
+                    if text != columns {
+                        found.columns_differ.push(event.seq);
+                    }
+                }
+                // Text that is no event cannot have its hash and HMAC either: reported there.
+                Err(_) => found.columns_differ.push(event.seq),
             }
+            found.events.push(event);
         }
-        Ok((events, revisions))
+        Ok(found)
     }
 
     /// Every credential belongs to a principal, a token or an organisation (its webhook secret)
@@ -444,6 +475,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A chain's rows as verification reads them.
+#[derive(Default)]
+struct ChainRows {
+    events: Vec<StoredEvent>,
+    revisions: Vec<u64>,
+    columns_differ: Vec<u64>,
 }
 
 /// A chain's last event (position, hash; `None`: no event after the checkpoint) against its

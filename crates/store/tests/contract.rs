@@ -1000,6 +1000,20 @@ async fn a_rolled_back_anchor_is_caught_by_the_change_log(f: Fixture) {
             count: 1
         }]
     );
+    // Nor can the unsigned revision column stand in for the removed event.
+    run_sql(&f, "UPDATE audit SET revision = (SELECT MAX(revision) FROM changes) WHERE chain = $1 AND outcome = 'rejected'", &org).await;
+    let problems = audit_problems(&f).await;
+    assert!(
+        problems.contains(&Problem::UnauditedChanges {
+            first: changed,
+            count: 1
+        }),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| matches!(p, Problem::Audit { chain, detail, .. } if *chain == org && detail.contains("columns"))),
+        "{problems:?}"
+    );
     // A forged anchor (without the key) is refused.
     sqlx::query("UPDATE audit_anchors SET seq = seq - 1 WHERE chain = $1")
         .bind(&org)
