@@ -415,9 +415,12 @@ pub struct ApplyResponse {
     pub commands: usize,
 }
 
-/// One event of the audit log.
+/// One event of the audit log, with its seal (`prev_hash`, `hash`, `mac`), so that a copy can
+/// be verified elsewhere with the audit key (`canopy audit export`, `canopy audit verify --file`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditEvent {
+    /// Its chain: the organisation's ID.
+    pub chain: String,
     /// Its position in the organisation's chain.
     pub seq: u64,
     /// When.
@@ -436,4 +439,10 @@ pub struct AuditEvent {
     /// More about it (for a rejection: the problem).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub detail: serde_json::Value,
+    /// SHA-256 of the event before it in the chain (hexadecimal).
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` and the event's stored text (hexadecimal).
+    pub hash: String,
+    /// HMAC-SHA256 of `hash` under the audit key (hexadecimal).
+    pub mac: String,
 }

@@ -243,7 +243,7 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
         Command::Effective(a) => questions::effective(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Plan(a) => plans::plan(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Apply(a) => plans::apply(&Ctx::new(&a.conn, lang)?, a).await,
-        Command::Audit(n) => audit::audit(&Ctx::new(&n.conn, lang)?, n.command).await,
+        Command::Audit(n) => audit::audit(&n.conn, n.command, lang).await,
         Command::Watch(a) => audit::watch(&Ctx::new(&a.conn, lang)?, a).await,
     }
 }

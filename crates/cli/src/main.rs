@@ -1,5 +1,6 @@
 //! The `canopy` binary: `init`, `serve`, `migrate`, `verify`.
 
+mod audit_store;
 mod client;
 mod demo;
 mod messages;
@@ -265,6 +266,16 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             let s = Store::open(&store.location()).await?;
             let version = s.migrate().await?;
             println!("{}", messages::migrated(version, Lang::En));
+            // Chains written before anchors existed are anchored now if the key is at hand;
+            // otherwise the server anchors them when it starts.
+            match store.audit_key(false) {
+                Ok(key) => {
+                    for chain in s.anchor_chains(&key).await? {
+                        println!("{}", messages::anchored(&chain, Lang::En));
+                    }
+                }
+                Err(_) => println!("{}", messages::anchor_later(Lang::En)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Commands::Verify { store } => {

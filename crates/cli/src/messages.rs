@@ -442,3 +442,91 @@ pub fn no_list(path: &Path, field: &str, lang: Lang) -> String {
         ),
     }
 }
+
+pub fn anchored(chain: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("anchored audit chain {chain}"),
+        Lang::Ja => format!("監査チェーン {chain} にアンカーを設定しました"),
+    }
+}
+
+pub fn anchor_later(lang: Lang) -> String {
+    match lang {
+        Lang::En => "no audit key given: audit chains without an anchor are anchored when the \
+                     server starts"
+            .into(),
+        Lang::Ja => {
+            "監査キーが指定されていないため、アンカーのない監査チェーンはサーバーの起動時に\
+                     アンカーを設定します"
+                .into()
+        }
+    }
+}
+
+pub fn audit_verified(chains: usize, events: u64, broken: usize, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("{chains} audit chains, {events} events checked; {broken} broken"),
+        Lang::Ja => format!(
+            "監査チェーン {chains} 本、イベント {events} 件を検証しました。壊れているもの {broken} 本"
+        ),
+    }
+}
+
+pub fn no_chain(chain: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            format!("no audit chain `{chain}` (an organisation's name or ID, or `instance`)")
+        }
+        Lang::Ja => format!(
+            "監査チェーン `{chain}` がありません（組織の名前か ID、または `instance` を指定してください）"
+        ),
+    }
+}
+
+pub fn bad_export_line(path: &Path, line: usize, detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "{}, line {line}: not an event of `canopy audit export`: {detail}",
+            path.display()
+        ),
+        Lang::Ja => format!(
+            "{} の {line} 行目は `canopy audit export` のイベントではありません: {detail}",
+            path.display()
+        ),
+    }
+}
+
+pub fn bad_event(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the server sent an audit event that cannot be exported: {detail}"),
+        Lang::Ja => format!("サーバーから受け取った監査イベントをエクスポートできません: {detail}"),
+    }
+}
+
+pub fn exported(count: u64, path: &Path, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("{count} audit events written to {}", path.display()),
+        Lang::Ja => format!(
+            "監査イベント {count} 件を {} に書き出しました",
+            path.display()
+        ),
+    }
+}
+
+pub fn pruned(chain: &str, events: u64, through: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "audit chain {chain}: {events} events removed; it now starts after event {through}"
+        ),
+        Lang::Ja => format!(
+            "監査チェーン {chain}: イベント {events} 件を削除しました。イベント {through} の次から始まります"
+        ),
+    }
+}
+
+pub fn nothing_pruned(days: u32, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("no audit event is older than {days} days: nothing was removed"),
+        Lang::Ja => format!("{days} 日より古い監査イベントはないため、何も削除していません"),
+    }
+}

@@ -112,6 +112,123 @@ fn stored_token(config: &Path) -> String {
 
 const VM: &str = "acme/eng/payments/vm-100";
 
+/// `canopy audit query` filters (over HTTP), `export` → `verify --file`, `verify` and `prune`
+/// on the store, against the running server's data.
+fn audit_tools(cli: &Canopy, dir: &Path, store: &[String]) {
+    let items = |v: &Value| v["items"].as_array().unwrap().clone();
+    // By target (a path, resolved to its ID) and action: the one event that created the node.
+    let node = cli.json(&["node", "get", "acme/eng/payments"]);
+    let created = items(&cli.json(&[
+        "audit",
+        "query",
+        "--target",
+        "acme/eng/payments",
+        "--action",
+        "create_node",
+    ]));
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["revision"], node["revision"]);
+    // By the ID, the same; by time: a range before everything is empty, one around it holds it.
+    let by_id = items(&cli.json(&[
+        "audit",
+        "query",
+        "--target",
+        node["id"].as_str().unwrap(),
+        "--action",
+        "create_node",
+    ]));
+    assert_eq!(by_id, created);
+    let t = created[0]["time"].as_str().unwrap();
+    assert!(items(&cli.json(&["audit", "query", "--until", "2001-01-01T00:00:00Z"])).is_empty());
+    let around = items(&cli.json(&[
+        "audit",
+        "query",
+        "--since",
+        t,
+        "--until",
+        "2999-01-01T00:00:00Z",
+        "--action",
+        "create_node",
+    ]));
+    assert!(around.iter().any(|e| e["seq"] == created[0]["seq"]));
+    assert!(
+        items(&cli.json(&["audit", "query", "--until", t, "--action", "create_node"]))
+            .iter()
+            .all(|e| e["seq"].as_u64() < created[0]["seq"].as_u64())
+    );
+    let by_actor = items(&cli.json(&[
+        "audit",
+        "query",
+        "--actor",
+        created[0]["actor"].as_str().unwrap(),
+        "--limit",
+        "3",
+    ]));
+    assert_eq!(by_actor.len(), 3);
+    assert!(by_actor.iter().all(|e| e["actor"] == created[0]["actor"]));
+
+    // An export verifies offline with the key; one changed character does not.
+    let key = [
+        "--audit-key-file",
+        &format!("{}/data/audit.key", dir.display()),
+    ]
+    .map(String::from);
+    let export = dir.join("audit.jsonl");
+    let said = cli.run(&["audit", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(said.code, 0, "{}", said.stderr);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let lines = text.lines().count();
+    assert!(
+        lines > 10 && said.stderr.contains(&format!("{lines} audit events")),
+        "{}",
+        said.stderr
+    );
+    let verify_file = |file: &Path| {
+        let mut args = vec!["audit", "verify", "--file", file.to_str().unwrap()];
+        args.extend(key.iter().map(String::as_str));
+        cli.run(&args)
+    };
+    let ok = verify_file(&export);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.stdout
+            .contains(&format!("{lines} events checked; 0 broken")),
+        "{}",
+        ok.stdout
+    );
+    let mut changed: Vec<String> = text.lines().map(String::from).collect();
+    changed[5] = changed[5].replacen("\"actor\":\"", "\"actor\":\"x", 1);
+    let tampered = dir.join("tampered.jsonl");
+    std::fs::write(&tampered, changed.join("\n")).unwrap();
+    let bad = verify_file(&tampered);
+    assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stdout
+            .contains("event 6: its hash does not match its content"),
+        "{}",
+        bad.stdout
+    );
+
+    // The store's chains verify (the server is running; SQLite lets both read).
+    let mut verify = vec!["audit", "verify"];
+    verify.extend(store.iter().map(String::as_str));
+    let out = cli.run(&verify);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("0 broken"), "{}", out.stdout);
+    let out = cli.run(&[&verify[..], &["--chain", "acme"]].concat());
+    assert!(out.stdout.starts_with("1 audit chains"), "{}", out.stdout);
+    let out = cli.run(&[&verify[..], &["--chain", "nowhere"]].concat());
+    assert_eq!(out.code, 2, "{}", out.stderr);
+
+    // Pruning keeps at least 90 days: fewer is refused; nothing here is that old.
+    let mut prune = vec!["audit", "prune"];
+    prune.extend(store.iter().map(String::as_str));
+    let out = cli.run(&[&prune[..], &["--older-than", "89"]].concat());
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("at least 90 days"), "{}", out.stderr);
+    assert!(cli.ok(&prune).contains("nothing was removed"));
+}
+
 #[test]
 fn the_cli_drives_every_operation_against_a_real_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -526,6 +643,7 @@ fn the_cli_drives_every_operation_against_a_real_server() {
     // The audit log and the stream of changes.
     let audit = cli.json(&["audit", "query"]);
     assert!(audit["items"].as_array().unwrap().len() > 10);
+    audit_tools(&cli, dir.path(), &store);
     let watched = cli.ok(&[
         "watch",
         "--after-revision",

@@ -361,6 +361,11 @@ pub async fn serve(
     let _lock = lock_data_dir(&config.location)?;
     let store = Store::open(&config.location).await?;
     store.require_current_schema().await?;
+    // Chains written before anchors existed get theirs now (logged: a chain whose anchor was
+    // removed is anchored again here, and `verify` no longer sees that it was missing).
+    for chain in store.anchor_chains(&config.audit_key).await? {
+        tracing::warn!(chain, "anchored an audit chain that had no anchor");
+    }
     let installation = store.load().await?;
     let shared = Shared::new(installation);
     let follow = match &config.location {

@@ -247,6 +247,7 @@ fn rows(f: &Fixture, passkey: &str) -> Vec<Row> {
         r("apply", "out", "POST", "apply", planned_folder("acme"), WRITE_OUT),
         // The audit log and the change stream: organisation-wide.
         r("audit", "", "GET", "audit", None, READ_OUT),
+        r("audit", "filtered", "GET", format!("audit?target={}&until=2999-01-01T00:00:00Z", seg(vm1)), None, READ_OUT),
         r("watch", "", "GET", "watch", None, READ_OUT),
     ]
 }

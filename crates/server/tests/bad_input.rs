@@ -213,6 +213,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .header("last-event-id", "latest"),
         case("an audit cursor that is no cursor", "GET", "audit?cursor=abc", Body::None, WRONG_TYPE),
         case("an audit time that is no time", "GET", "audit?since=yesterday", Body::None, WRONG_TYPE),
+        case("an audit end that is no time", "GET", "audit?until=tomorrow", Body::None, WRONG_TYPE),
         case("a plan cursor from nowhere", "POST", "plan?cursor=abc",
             Body::Json(json!({"commands": [{"method": "POST", "path": "/v1/orgs/acme/groups", "body": {"name": "g"}}]})), (409, "stale-cursor")),
         case("a page size that is no number", "GET", "users?limit=many", Body::None, WRONG_TYPE),

@@ -201,7 +201,12 @@ async fn audit_lengths(store: &Store, chains: &[&str]) -> Vec<usize> {
             ..AuditQuery::default()
         };
         let events = store.audit_events(&query).await.unwrap();
-        lengths.push(events.iter().filter(|e| e.action != "request").count());
+        lengths.push(
+            events
+                .iter()
+                .filter(|e| e.event.action != "request")
+                .count(),
+        );
     }
     lengths
 }

@@ -358,11 +358,8 @@ async fn logins_are_told_to_a_signed_webhook() {
         let events = store
             .audit_events(&AuditQuery {
                 chain: chain.to_string(),
-                after_seq: 0,
-                since_ms: None,
-                actor: None,
-                action: None,
                 limit: 100_000,
+                ..AuditQuery::default()
             })
             .await
             .unwrap();

@@ -179,6 +179,9 @@ pub enum ChainProblem {
     BadHash,
     /// Its HMAC does not verify.
     BadMac,
+    /// The columns stored beside its text (time, actor, action, outcome, revision: what
+    /// queries, pruning and the change-log tie read) say something else than the text.
+    ColumnsDiffer,
 }
 
 /// A stored audit row, as read for verification.
@@ -190,15 +193,17 @@ pub(crate) struct StoredEvent {
     pub mac: Vec<u8>,
 }
 
-/// Checks one chain's events, in order: continuity, hashes, HMACs. Returns the problems found
-/// with the position of each.
+/// Checks one chain's events, in order: continuity, hashes, HMACs. The chain continues `base`
+/// (the position and hash of the last event before these: `(0, GENESIS)` for a whole chain,
+/// the pruning checkpoint after a prune). Returns the problems found with the position of each.
 pub(crate) fn check_chain(
     key: &AuditKey,
+    base: (u64, Vec<u8>),
     events: impl IntoIterator<Item = StoredEvent>,
 ) -> Vec<(u64, ChainProblem)> {
     let mut problems = Vec::new();
-    let mut expected_seq = 1;
-    let mut prev = GENESIS.to_vec();
+    let (base_seq, mut prev) = base;
+    let mut expected_seq = base_seq + 1;
     for e in events {
         if e.seq != expected_seq {
             problems.push((
@@ -223,6 +228,204 @@ pub(crate) fn check_chain(
     problems
 }
 
+/// The key that signs anchors, derived from the audit key: an anchor's MAC can never be
+/// mistaken for an event's, and replicas sharing the audit key agree on it.
+fn anchor_key(key: &AuditKey) -> AuditKey {
+    AuditKey(key.derive("audit anchor"))
+}
+
+/// The signed head of one audit chain (table `audit_anchors`), rewritten in every transaction
+/// that appends to the chain: the last event's position and hash, the installation's revision
+/// when it was written, and the chain's pruning checkpoint (the position and hash of the last
+/// pruned event, and the cutoff time of that prune). Deleting the last events of a chain leaves
+/// the anchor ahead of them; forging a new one needs the audit key. See `docs/storage.md`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Anchor {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    pub revision: u64,
+    pub base_seq: u64,
+    pub base_hash: Vec<u8>,
+    pub pruned_before_ms: i64,
+    pub mac: Vec<u8>,
+}
+
+impl Anchor {
+    /// The bytes signed: every field, each length-prefixed or of fixed width, after a label.
+    fn message(&self) -> Vec<u8> {
+        let mut m = b"canopy audit anchor v1\0".to_vec();
+        for bytes in [self.chain.as_bytes(), &self.hash, &self.base_hash] {
+            m.extend((bytes.len() as u64).to_be_bytes());
+            m.extend(bytes);
+        }
+        m.extend(self.seq.to_be_bytes());
+        m.extend(self.revision.to_be_bytes());
+        m.extend(self.base_seq.to_be_bytes());
+        m.extend(self.pruned_before_ms.to_be_bytes());
+        m
+    }
+
+    /// Signs it under the key derived from `key`.
+    pub fn sign(mut self, key: &AuditKey) -> Anchor {
+        self.mac = anchor_key(key).mac(&self.message());
+        self
+    }
+
+    /// Whether its MAC verifies.
+    pub fn verifies(&self, key: &AuditKey) -> bool {
+        anchor_key(key).verify_mac(&self.message(), &self.mac)
+    }
+
+    /// Where its chain starts: the pruning checkpoint.
+    pub fn base(&self) -> (u64, Vec<u8>) {
+        (self.base_seq, self.base_hash.clone())
+    }
+}
+
+/// Reads a chain's anchor.
+pub(crate) const SELECT_ANCHOR: &str = "SELECT chain, seq, hash, revision, base_seq, base_hash, \
+     pruned_before_ms, mac FROM audit_anchors WHERE chain = $1";
+
+/// Every anchor.
+pub(crate) const SELECT_ANCHORS: &str = "SELECT chain, seq, hash, revision, base_seq, base_hash, \
+     pruned_before_ms, mac FROM audit_anchors ORDER BY chain";
+
+/// Writes a chain's anchor, whether it has one or not.
+pub(crate) const UPSERT_ANCHOR: &str = "INSERT INTO audit_anchors \
+     (chain, seq, hash, revision, base_seq, base_hash, pruned_before_ms, mac) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (chain) DO UPDATE SET \
+     seq = excluded.seq, hash = excluded.hash, revision = excluded.revision, \
+     base_seq = excluded.base_seq, base_hash = excluded.base_hash, \
+     pruned_before_ms = excluded.pruned_before_ms, mac = excluded.mac";
+
+/// An anchor from a row of [`SELECT_ANCHOR`].
+pub(crate) fn anchor_of_row(r: &sqlx::any::AnyRow) -> Result<Anchor, StoreError> {
+    use sqlx::Row;
+    Ok(Anchor {
+        chain: r.try_get(0)?,
+        seq: r.try_get::<i64, _>(1)? as u64,
+        hash: r.try_get(2)?,
+        revision: r.try_get::<i64, _>(3)? as u64,
+        base_seq: r.try_get::<i64, _>(4)? as u64,
+        base_hash: r.try_get(5)?,
+        pruned_before_ms: r.try_get(6)?,
+        mac: r.try_get(7)?,
+    })
+}
+
+/// Binds an anchor to [`UPSERT_ANCHOR`].
+pub(crate) fn upsert_anchor(
+    a: &Anchor,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(UPSERT_ANCHOR)
+        .bind(&a.chain)
+        .bind(a.seq as i64)
+        .bind(a.hash.clone())
+        .bind(a.revision as i64)
+        .bind(a.base_seq as i64)
+        .bind(a.base_hash.clone())
+        .bind(a.pruned_before_ms)
+        .bind(a.mac.clone())
+}
+
+/// An audit event with its seal — the hash of the event before it, its own hash and its HMAC
+/// (hexadecimal) — as `canopy audit export` writes it, one JSON object per line: enough to
+/// verify the events, their order and their authenticity elsewhere, with the audit key. The
+/// hashed text is the event's fields serialised as the store serialises them (`time`, for
+/// people, is not part of it).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SealedEvent {
+    /// The event as hashed.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// Its time as RFC 3339 (derived from `time_ms`; not hashed).
+    #[serde(default, skip_deserializing)]
+    pub time: String,
+    /// The hash of the event before it in its chain.
+    #[serde(with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    /// SHA-256 of `prev_hash` and the event's text.
+    #[serde(with = "hex_bytes")]
+    pub hash: Vec<u8>,
+    /// HMAC-SHA256 of `hash` under the audit key.
+    #[serde(with = "hex_bytes")]
+    pub mac: Vec<u8>,
+}
+
+/// Bytes as hexadecimal text in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl SealedEvent {
+    fn new(event: AuditEvent, prev_hash: Vec<u8>, hash: Vec<u8>, mac: Vec<u8>) -> SealedEvent {
+        let time = canopy_core::time::Timestamp::from_millis(event.time_ms).to_string();
+        SealedEvent {
+            event,
+            time,
+            prev_hash,
+            hash,
+            mac,
+        }
+    }
+}
+
+/// Verifies exported events (as [`SealedEvent`]s, in the order exported): per chain, each event's
+/// hash over its text, its HMAC under `key`, and that each continues the one before it. The first
+/// event of a chain continues what its `prev_hash` says (the genesis if it is the chain's first),
+/// so an export of a time range verifies on its own; what came before it, and whether events
+/// follow its last one, an export cannot tell (the store's anchor can).
+pub fn check_exported(
+    key: &AuditKey,
+    events: Vec<SealedEvent>,
+) -> Result<Vec<crate::verify::Problem>, StoreError> {
+    // Each chain in the order it first appears: its events, and the position and hash its
+    // first event continues.
+    type Exported = (String, Vec<StoredEvent>, (u64, Vec<u8>));
+    let mut chains: Vec<Exported> = Vec::new();
+    for e in events {
+        let text = serde_json::to_string(&e.event).map_err(StoreError::corrupt)?;
+        let stored = StoredEvent {
+            seq: e.event.seq,
+            text,
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash,
+            mac: e.mac,
+        };
+        match chains.iter_mut().find(|(c, ..)| *c == e.event.chain) {
+            Some((_, list, _)) => list.push(stored),
+            None => {
+                let base = match e.event.seq {
+                    1 => (0, GENESIS.to_vec()),
+                    seq => (seq.saturating_sub(1), e.prev_hash),
+                };
+                chains.push((e.event.chain, vec![stored], base));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (chain, events, base) in chains {
+        for (seq, p) in check_chain(key, base, events) {
+            problems.push(crate::verify::Problem::Audit {
+                chain: chain.clone(),
+                seq,
+                detail: crate::messages::audit_problem(&p, crate::messages::Lang::En),
+            });
+        }
+    }
+    Ok(problems)
+}
+
 /// Which audit events to read: one chain, oldest first, after a position, with optional filters.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct AuditQuery {
@@ -232,37 +435,153 @@ pub struct AuditQuery {
     pub after_seq: u64,
     /// Only events at or after this time (milliseconds since the epoch).
     pub since_ms: Option<i64>,
+    /// Only events before this time (milliseconds since the epoch).
+    pub until_ms: Option<i64>,
     /// Only events of this actor.
     pub actor: Option<String>,
     /// Only events of this action.
     pub action: Option<String>,
+    /// Only events about this object (an ID): events whose change wrote it or names it, and
+    /// events whose details name it (a request's path, a login's user).
+    pub target: Option<String>,
     /// At most this many.
     pub limit: u32,
 }
 
+/// `text` as a LIKE pattern that matches it anywhere (`\` escapes).
+fn containing(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 impl crate::Store {
-    /// Reads audit events as `query` says.
-    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+    /// Reads audit events as `query` says, with their seals.
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<SealedEvent>, StoreError> {
         use sqlx::Row;
-        // Absent filters are bound as NULL so that one statement serves every combination.
+        // Absent filters are bound as NULL so that one statement serves every combination. A
+        // target is looked for in the event and in the effects of the change it records.
         let rows = sqlx::query(
-            "SELECT event FROM audit WHERE chain = $1 AND seq > $2 \
-             AND ($3 IS NULL OR time_ms >= $3) AND ($4 IS NULL OR actor = $4) \
-             AND ($5 IS NULL OR action = $5) ORDER BY seq LIMIT $6",
+            "SELECT event, prev_hash, hash, mac FROM audit WHERE chain = $1 AND seq > $2 \
+             AND ($3 IS NULL OR time_ms >= $3) AND ($4 IS NULL OR time_ms < $4) \
+             AND ($5 IS NULL OR actor = $5) AND ($6 IS NULL OR action = $6) \
+             AND ($7 IS NULL OR event LIKE $7 ESCAPE '\\' OR EXISTS (SELECT 1 FROM changes c \
+                  WHERE c.revision = audit.revision AND c.effects LIKE $7 ESCAPE '\\')) \
+             ORDER BY seq LIMIT $8",
         )
         .bind(&query.chain)
         .bind(query.after_seq as i64)
         .bind(query.since_ms)
+        .bind(query.until_ms)
         .bind(query.actor.as_deref())
         .bind(query.action.as_deref())
+        .bind(query.target.as_deref().map(containing))
         .bind(i64::from(query.limit))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
                 let text: String = r.try_get(0)?;
-                serde_json::from_str(&text).map_err(StoreError::corrupt)
+                let event = serde_json::from_str(&text).map_err(StoreError::corrupt)?;
+                Ok(SealedEvent::new(
+                    event,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_the_text_literally() {
+        assert_eq!(containing("usr_a%b\\c"), "%usr\\_a\\%b\\\\c%");
+    }
+
+    #[test]
+    fn an_anchor_signs_every_field() {
+        let key = AuditKey::generate();
+        let a = Anchor {
+            chain: "org_1".into(),
+            seq: 7,
+            hash: vec![1; 32],
+            revision: 12,
+            base_seq: 2,
+            base_hash: vec![2; 32],
+            pruned_before_ms: 1000,
+            mac: vec![],
+        }
+        .sign(&key);
+        assert!(a.verifies(&key));
+        assert!(!a.verifies(&AuditKey::generate()));
+        for changed in [
+            Anchor {
+                seq: 6,
+                ..a.clone()
+            },
+            Anchor {
+                revision: 11,
+                ..a.clone()
+            },
+            Anchor {
+                base_seq: 1,
+                ..a.clone()
+            },
+            Anchor {
+                pruned_before_ms: 999,
+                ..a.clone()
+            },
+            Anchor {
+                chain: "org_2".into(),
+                ..a.clone()
+            },
+            Anchor {
+                hash: vec![3; 32],
+                ..a.clone()
+            },
+        ] {
+            assert!(!changed.verifies(&key), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn an_exported_event_round_trips_to_the_text_that_was_hashed() {
+        let event = AuditEvent {
+            chain: "org_1".into(),
+            seq: 1,
+            time_ms: 1_700_000_000_123,
+            actor: "usr_1".into(),
+            request_id: "req".into(),
+            action: "create_node".into(),
+            outcome: Outcome::Ok,
+            revision: Some(3),
+            detail: serde_json::json!({"source": "127.0.0.1", "b": [1, 2], "a": {"z": 1, "y": null}}),
+        };
+        let key = AuditKey::generate();
+        let text = serde_json::to_string(&event).unwrap();
+        let hash = event_hash(&GENESIS, &text);
+        let mac = key.mac(&hash);
+        let line =
+            serde_json::to_string(&SealedEvent::new(event, GENESIS.to_vec(), hash, mac)).unwrap();
+        assert!(
+            line.contains("\"time\":\"2023-11-14T22:13:20.123Z\""),
+            "{line}"
+        );
+        let back: SealedEvent = serde_json::from_str(&line).unwrap();
+        assert!(check_exported(&key, vec![back.clone()]).unwrap().is_empty());
+        let mut flipped = back;
+        flipped.event.actor = "usr_2".into();
+        assert_eq!(check_exported(&key, vec![flipped]).unwrap().len(), 1);
     }
 }

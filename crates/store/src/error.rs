@@ -26,6 +26,10 @@ pub enum StoreError {
     Io { path: String, detail: String },
     /// The audit key is missing or malformed.
     AuditKey { detail: String },
+    /// A prune asked to keep audit events fewer days than the least retention.
+    Retention { days: u32, minimum: u32 },
+    /// A prune found the audit log broken and kept it as evidence.
+    AuditBroken { detail: String },
 }
 
 impl StoreError {

@@ -18,6 +18,7 @@ mod digest;
 mod error;
 mod log;
 pub mod messages;
+mod retention;
 mod sessions;
 mod tables;
 pub mod verify;
@@ -28,7 +29,9 @@ use std::path::{Path, PathBuf};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use audit::{AuditEvent, AuditKey, AuditQuery, Outcome};
+pub use audit::{
+    AuditEvent, AuditKey, AuditQuery, ChainProblem, Outcome, SealedEvent, check_exported,
+};
 pub use ceremonies::{Challenge, PASSKEY_KIND_PREFIX, Taken};
 pub use clock::SystemClock;
 pub use devices::DEVICE_LIFETIME_MS;
@@ -36,8 +39,9 @@ pub use dialect::Dialect;
 pub use digest::state_digest;
 pub use error::StoreError;
 pub use log::{AuditDraft, WriteTx};
+pub use retention::{MIN_RETENTION_DAYS, PRUNE_ACTION, Pruned};
 pub use sessions::{SecondFactor, Session, token_hash};
-pub use verify::Report;
+pub use verify::{AuditReport, Report};
 pub use writer::{
     Committed, Expectation, SecretOp, SecretOwner, Shared, Submission, SubmitError, Writer,
     actor_label,

@@ -6,7 +6,10 @@ use canopy_core::installation::{Change, Effects, Installation};
 use canopy_core::time::Timestamp;
 use sqlx::{Any, Row, Transaction};
 
-use crate::audit::{AuditEvent, AuditKey, GENESIS, Outcome, event_hash};
+use crate::audit::{
+    Anchor, AuditEvent, AuditKey, GENESIS, Outcome, SELECT_ANCHOR, anchor_of_row, event_hash,
+    upsert_anchor,
+};
 use crate::tables;
 use crate::{Store, StoreError};
 
@@ -16,8 +19,22 @@ pub struct WriteTx<'s> {
     tx: Transaction<'static, Any>,
     store: &'s Store,
     head: u64,
-    /// The last (seq, hash) of each audit chain written in this transaction.
-    chains: HashMap<String, (u64, Vec<u8>)>,
+    /// The head of each audit chain written in this transaction, anchored at commit.
+    chains: HashMap<String, ChainHead>,
+    /// The audit key, once an event is appended: the anchors are signed with it at commit.
+    anchor_key: Option<AuditKey>,
+}
+
+/// Where an audit chain stands inside a write transaction.
+#[derive(Clone, Debug)]
+pub(crate) struct ChainHead {
+    /// The last event's position and hash.
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    /// The pruning checkpoint: the last pruned event's position and hash, and the cutoff.
+    pub base_seq: u64,
+    pub base_hash: Vec<u8>,
+    pub pruned_before_ms: i64,
 }
 
 /// A new audit event, before it gets its place in its chain.
@@ -56,6 +73,7 @@ impl Store {
             store: self,
             head: head as u64,
             chains: HashMap::new(),
+            anchor_key: None,
         })
     }
 
@@ -236,27 +254,110 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Appends an event to its audit chain: the next position, the hash of the previous event,
-    /// and an HMAC under `key`.
-    pub async fn audit(&mut self, key: &AuditKey, draft: AuditDraft) -> Result<(), StoreError> {
-        let (last_seq, prev) = match self.chains.get(&draft.chain) {
-            Some((seq, hash)) => (*seq, hash.clone()),
-            None => {
-                let row = sqlx::query(
-                    "SELECT seq, hash FROM audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(&draft.chain)
+    /// Where a chain stands: read once per transaction from its anchor and its last event.
+    /// They agree unless someone removed or added events behind the writer's back; the writer
+    /// then continues after whichever is further, so that the evidence stays (a truncated
+    /// chain keeps a gap where its tail was) and no position is used twice.
+    pub(crate) async fn chain_head(&mut self, chain: &str) -> Result<ChainHead, StoreError> {
+        if let Some(head) = self.chains.get(chain) {
+            return Ok(head.clone());
+        }
+        let anchor = sqlx::query(SELECT_ANCHOR)
+            .bind(chain)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .map(|r| anchor_of_row(&r))
+            .transpose()?;
+        let last =
+            sqlx::query("SELECT seq, hash FROM audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(chain)
                 .fetch_optional(&mut *self.tx)
-                .await?;
-                match row {
-                    Some(r) => (r.try_get::<i64, _>(0)? as u64, r.try_get::<Vec<u8>, _>(1)?),
-                    None => (0, GENESIS.to_vec()),
+                .await?
+                .map(|r| {
+                    Ok::<_, StoreError>((
+                        r.try_get::<i64, _>(0)? as u64,
+                        r.try_get::<Vec<u8>, _>(1)?,
+                    ))
+                })
+                .transpose()?;
+        let head = match (anchor, last) {
+            (Some(a), last) => {
+                match &last {
+                    Some((seq, _)) if *seq < a.seq => tracing::error!(
+                        chain,
+                        anchored = a.seq,
+                        last = seq,
+                        "the audit chain ends before its anchor: events were removed"
+                    ),
+                    None if a.seq > a.base_seq => tracing::error!(
+                        chain,
+                        anchored = a.seq,
+                        "the audit chain's events are gone: they were removed"
+                    ),
+                    Some((seq, _)) if *seq > a.seq => tracing::error!(
+                        chain,
+                        anchored = a.seq,
+                        last = seq,
+                        "the audit chain goes on after its anchor: events were added"
+                    ),
+                    _ => {}
+                }
+                let (seq, hash) = match last {
+                    Some((seq, hash)) if seq > a.seq => (seq, hash),
+                    _ => (a.seq, a.hash),
+                };
+                ChainHead {
+                    seq,
+                    hash,
+                    base_seq: a.base_seq,
+                    base_hash: a.base_hash,
+                    pruned_before_ms: a.pruned_before_ms,
                 }
             }
+            (None, Some((seq, hash))) => {
+                tracing::warn!(chain, seq, "anchoring an audit chain that had no anchor");
+                ChainHead {
+                    seq,
+                    hash,
+                    base_seq: 0,
+                    base_hash: GENESIS.to_vec(),
+                    pruned_before_ms: 0,
+                }
+            }
+            (None, None) => ChainHead {
+                seq: 0,
+                hash: GENESIS.to_vec(),
+                base_seq: 0,
+                base_hash: GENESIS.to_vec(),
+                pruned_before_ms: 0,
+            },
         };
+        self.chains.insert(chain.to_string(), head.clone());
+        Ok(head)
+    }
+
+    /// Sets where a chain stands (a prune moves its checkpoint); anchored at commit.
+    pub(crate) fn set_chain_head(&mut self, chain: &str, head: ChainHead) {
+        self.chains.insert(chain.to_string(), head);
+    }
+
+    /// Anchors, at commit, every chain this transaction looked at (with `key`).
+    pub(crate) fn anchor_with(&mut self, key: &AuditKey) {
+        self.anchor_key = Some(key.clone());
+    }
+
+    /// The transaction itself, for the store's own statements.
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Appends an event to its audit chain: the next position, the hash of the previous event,
+    /// and an HMAC under `key`. The chain's anchor follows at commit.
+    pub async fn audit(&mut self, key: &AuditKey, draft: AuditDraft) -> Result<(), StoreError> {
+        let head = self.chain_head(&draft.chain).await?;
         let event = AuditEvent {
             chain: draft.chain,
-            seq: last_seq + 1,
+            seq: head.seq + 1,
             time_ms: draft.time.millis(),
             actor: draft.actor,
             request_id: draft.request_id,
@@ -266,7 +367,7 @@ impl WriteTx<'_> {
             detail: draft.detail,
         };
         let text = serde_json::to_string(&event).map_err(StoreError::corrupt)?;
-        let hash = event_hash(&prev, &text);
+        let hash = event_hash(&head.hash, &text);
         let mac = key.mac(&hash);
         sqlx::query(
             "INSERT INTO audit (chain, seq, time_ms, actor, action, outcome, revision, event, \
@@ -280,17 +381,42 @@ impl WriteTx<'_> {
         .bind(event.outcome.as_str())
         .bind(event.revision.map(|r| r as i64))
         .bind(&text)
-        .bind(prev)
+        .bind(head.hash.clone())
         .bind(hash.clone())
         .bind(mac)
         .execute(&mut *self.tx)
         .await?;
-        self.chains.insert(event.chain, (event.seq, hash));
+        self.chains.insert(
+            event.chain,
+            ChainHead {
+                seq: event.seq,
+                hash,
+                ..head
+            },
+        );
+        self.anchor_key = Some(key.clone());
         Ok(())
     }
 
     /// Commits: when this returns, the changes are durable. PostgreSQL replicas are told.
     pub async fn commit(mut self) -> Result<(), StoreError> {
+        // One anchor per chain written: the head as of this transaction, signed.
+        if let Some(key) = self.anchor_key.take() {
+            for (chain, head) in std::mem::take(&mut self.chains) {
+                let anchor = Anchor {
+                    chain,
+                    seq: head.seq,
+                    hash: head.hash,
+                    revision: self.head,
+                    base_seq: head.base_seq,
+                    base_hash: head.base_hash,
+                    pruned_before_ms: head.pruned_before_ms,
+                    mac: Vec::new(),
+                }
+                .sign(&key);
+                upsert_anchor(&anchor).execute(&mut *self.tx).await?;
+            }
+        }
         if let Some(notify) = self.store.dialect().notify_changes() {
             sqlx::query(notify)
                 .bind(self.head.to_string())

@@ -44,6 +44,20 @@ pub fn store_error(e: &StoreError, lang: Lang) -> String {
         (Lang::Ja, Io { path, detail }) => format!("{path}: {detail}"),
         (Lang::En, AuditKey { detail }) => format!("audit key: {detail}"),
         (Lang::Ja, AuditKey { detail }) => format!("監査キー: {detail}"),
+        (Lang::En, Retention { days, minimum }) => format!(
+            "audit events are kept at least {minimum} days: {days} is too few, nothing was pruned"
+        ),
+        (Lang::Ja, Retention { days, minimum }) => format!(
+            "監査イベントは少なくとも {minimum} 日間保持します。{days} 日では短すぎるため、何も削除していません"
+        ),
+        (Lang::En, AuditBroken { detail }) => format!(
+            "the audit log does not verify ({detail}): nothing was pruned; \
+             see `canopy audit verify`"
+        ),
+        (Lang::Ja, AuditBroken { detail }) => format!(
+            "監査ログの検証に失敗したため（{detail}）、何も削除していません。\
+             `canopy audit verify` で確認してください"
+        ),
     }
 }
 
@@ -83,6 +97,44 @@ pub fn verify_problem(p: &crate::verify::Problem, lang: Lang) -> String {
         (Lang::Ja, Audit { chain, seq, detail }) => {
             format!("監査チェーン {chain} のイベント {seq}: {detail}")
         }
+        (
+            Lang::En,
+            AuditTruncated {
+                chain,
+                anchored,
+                last,
+            },
+        ) => format!(
+            "audit chain {chain} ends at event {last} but its anchor is at event {anchored}: \
+             the last {} events were removed",
+            anchored - last
+        ),
+        (
+            Lang::Ja,
+            AuditTruncated {
+                chain,
+                anchored,
+                last,
+            },
+        ) => format!(
+            "監査チェーン {chain} はイベント {last} で終わっていますが、アンカーはイベント \
+             {anchored} です。末尾の {} 件が削除されています",
+            anchored - last
+        ),
+        (Lang::En, AuditAnchor { chain, problem }) => {
+            format!("audit chain {chain}: {}", anchor_problem(problem, lang))
+        }
+        (Lang::Ja, AuditAnchor { chain, problem }) => {
+            format!("監査チェーン {chain}: {}", anchor_problem(problem, lang))
+        }
+        (Lang::En, UnauditedChanges { first, count }) => format!(
+            "{count} changes of the log have no audit event (the first: revision {first}): \
+             audit events were removed, or an anchor was rolled back with them"
+        ),
+        (Lang::Ja, UnauditedChanges { first, count }) => format!(
+            "変更ログの {count} 件の変更に監査イベントがありません（最初はリビジョン {first}）。\
+             監査イベントが削除されたか、アンカーとともに巻き戻されています"
+        ),
         (Lang::En, DanglingSecret { principal }) => {
             format!("a credential belongs to {principal}, which does not exist")
         }
@@ -122,5 +174,39 @@ pub fn audit_problem(p: &crate::audit::ChainProblem, lang: Lang) -> String {
         (Lang::Ja, BadHash) => "ハッシュが内容と一致しません".into(),
         (Lang::En, BadMac) => "its HMAC does not verify under the audit key".into(),
         (Lang::Ja, BadMac) => "監査キーで HMAC を検証できません".into(),
+        (Lang::En, ColumnsDiffer) => {
+            "its columns (time, actor, action, outcome, revision) differ from its content".into()
+        }
+        (Lang::Ja, ColumnsDiffer) => {
+            "列（時刻・実行者・操作・結果・リビジョン）が内容と一致しません".into()
+        }
+    }
+}
+
+/// What is wrong with an audit chain's anchor.
+pub fn anchor_problem(p: &crate::verify::AnchorProblem, lang: Lang) -> String {
+    use crate::verify::AnchorProblem::*;
+    match (lang, p) {
+        (Lang::En, Missing) => "it has events but no anchor (the anchor was removed)".into(),
+        (Lang::Ja, Missing) => {
+            "イベントがあるのにアンカーがありません（アンカーが削除されています）".into()
+        }
+        (Lang::En, BadMac) => "its anchor's HMAC does not verify under the audit key".into(),
+        (Lang::Ja, BadMac) => "アンカーの HMAC を監査キーで検証できません".into(),
+        (Lang::En, Beyond { anchored, last }) => format!(
+            "events {} to {last} follow its anchor (event {anchored}): written behind the writer's back",
+            anchored + 1
+        ),
+        (Lang::Ja, Beyond { anchored, last }) => format!(
+            "アンカー（イベント {anchored}）の後にイベント {} から {last} があります。\
+             書き込み経路を通らずに追加されています",
+            anchored + 1
+        ),
+        (Lang::En, Differs { seq }) => {
+            format!("event {seq} is not the one its anchor names (another hash)")
+        }
+        (Lang::Ja, Differs { seq }) => {
+            format!("イベント {seq} がアンカーの示すもの（ハッシュ）と異なります")
+        }
     }
 }

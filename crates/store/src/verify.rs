@@ -9,7 +9,10 @@ use canopy_core::time::Timestamp;
 use futures::TryStreamExt;
 use sqlx::Row;
 
-use crate::audit::{AuditKey, StoredEvent, check_chain};
+use crate::audit::{
+    Anchor, AuditEvent, AuditKey, ChainProblem, GENESIS, SELECT_ANCHORS, StoredEvent,
+    anchor_of_row, check_chain,
+};
 use crate::messages::{self, Lang};
 use crate::{Store, StoreError};
 
@@ -37,6 +40,19 @@ pub enum Problem {
         seq: u64,
         detail: String,
     },
+    /// An audit chain ends before the event its anchor names: its last events were removed.
+    AuditTruncated {
+        chain: String,
+        anchored: u64,
+        last: u64,
+    },
+    /// An audit chain's anchor is missing, forged, or disagrees with the chain.
+    AuditAnchor {
+        chain: String,
+        problem: AnchorProblem,
+    },
+    /// Changes of the log without the audit event that records them (not pruned).
+    UnauditedChanges { first: u64, count: u64 },
     /// A credential whose owner does not exist.
     DanglingSecret { principal: String },
     /// A user's count of passkeys in the model differs from their stored passkeys.
@@ -45,6 +61,59 @@ pub enum Problem {
         counted: u32,
         stored: u64,
     },
+}
+
+/// What is wrong with an audit chain's anchor.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum AnchorProblem {
+    /// The chain has events but no anchor.
+    Missing,
+    /// Its MAC does not verify under the audit key.
+    BadMac,
+    /// Events follow the anchored head, written without moving the anchor.
+    Beyond {
+        /// The anchored position.
+        anchored: u64,
+        /// The last event found.
+        last: u64,
+    },
+    /// The event at the anchored position is not the one anchored (another hash).
+    Differs {
+        /// The anchored position.
+        seq: u64,
+    },
+}
+
+/// What [`Store::verify_audit`] checked and found.
+#[derive(Clone, Debug, Default)]
+pub struct AuditReport {
+    /// Chains checked.
+    pub chains: usize,
+    /// Events checked.
+    pub events: u64,
+    /// Everything wrong, chain by chain, each chain's in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl AuditReport {
+    /// The first problem of each chain that has one (and of the change log's tie), one line
+    /// each: where the chain first breaks.
+    pub fn first_lines(&self, lang: Lang) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.problems
+            .iter()
+            .filter(|p| {
+                let chain = match p {
+                    Problem::Audit { chain, .. }
+                    | Problem::AuditTruncated { chain, .. }
+                    | Problem::AuditAnchor { chain, .. } => chain.as_str(),
+                    _ => "",
+                };
+                seen.insert(chain.to_string())
+            })
+            .map(|p| messages::verify_problem(p, lang))
+            .collect()
+    }
 }
 
 /// What `verify` checked and found.
@@ -206,37 +275,152 @@ impl Store {
         Ok(())
     }
 
-    /// Every audit chain, event by event.
+    /// Every audit chain, event by event, against its anchor, and the change log's tie to it.
     async fn check_audit(&self, key: &AuditKey, report: &mut Report) -> Result<(), StoreError> {
-        let chains: Vec<String> = sqlx::query_scalar("SELECT DISTINCT chain FROM audit")
+        let audit = self.verify_audit(key, None).await?;
+        report.audit_events += audit.events;
+        report.problems.extend(audit.problems);
+        Ok(())
+    }
+
+    /// Verifies the audit chains (`only`: one chain, `instance` or an organisation's ID): each
+    /// from its pruning checkpoint, event by event (continuity, hashes, HMACs), then its last
+    /// event against its anchor, which must verify too. For all chains, also every change of
+    /// the log since the last prune has its audit event: an anchor rolled back together with
+    /// the events after it is caught by the changes those events recorded.
+    pub async fn verify_audit(
+        &self,
+        key: &AuditKey,
+        only: Option<&str>,
+    ) -> Result<AuditReport, StoreError> {
+        let mut report = AuditReport::default();
+        let mut anchors = BTreeMap::new();
+        for r in sqlx::query(SELECT_ANCHORS).fetch_all(self.pool()).await? {
+            let a = anchor_of_row(&r)?;
+            anchors.insert(a.chain.clone(), a);
+        }
+        let mut chains: BTreeSet<String> = sqlx::query_scalar("SELECT DISTINCT chain FROM audit")
             .fetch_all(self.pool())
-            .await?;
-        for chain in chains {
-            let mut rows = sqlx::query(
-                "SELECT seq, event, prev_hash, hash, mac FROM audit WHERE chain = $1 ORDER BY seq",
-            )
-            .bind(&chain)
-            .fetch(self.pool());
-            let mut events = Vec::new();
-            while let Some(r) = rows.try_next().await? {
-                events.push(StoredEvent {
-                    seq: r.try_get::<i64, _>(0)? as u64,
-                    text: r.try_get(1)?,
-                    prev_hash: r.try_get(2)?,
-                    hash: r.try_get(3)?,
-                    mac: r.try_get(4)?,
-                });
+            .await?
+            .into_iter()
+            .collect();
+        chains.extend(anchors.keys().cloned());
+        let mut audited = BTreeSet::new();
+        let mut cutoff = 0;
+        for chain in chains
+            .iter()
+            .filter(|c| only.is_none_or(|o| o == c.as_str()))
+        {
+            report.chains += 1;
+            let anchor = anchors.get(chain);
+            let valid = anchor.filter(|a| a.verifies(key));
+            match (anchor, valid) {
+                (None, _) => report.problems.push(Problem::AuditAnchor {
+                    chain: chain.clone(),
+                    problem: AnchorProblem::Missing,
+                }),
+                (Some(_), None) => report.problems.push(Problem::AuditAnchor {
+                    chain: chain.clone(),
+                    problem: AnchorProblem::BadMac,
+                }),
+                (Some(a), Some(_)) => cutoff = cutoff.max(a.pruned_before_ms),
             }
-            report.audit_events += events.len() as u64;
-            for (seq, p) in check_chain(key, events) {
+            let base = valid.map_or((0, GENESIS.to_vec()), Anchor::base);
+            let ChainRows {
+                events,
+                revisions,
+                columns_differ,
+            } = self.chain_events(chain, base.0).await?;
+            audited.extend(revisions);
+            report.events += events.len() as u64;
+            let last = events.last().map(|e| (e.seq, e.hash.clone()));
+            for (seq, p) in check_chain(key, base.clone(), events) {
                 report.problems.push(Problem::Audit {
                     chain: chain.clone(),
                     seq,
                     detail: messages::audit_problem(&p, Lang::En),
                 });
             }
+            for seq in columns_differ {
+                report.problems.push(Problem::Audit {
+                    chain: chain.clone(),
+                    seq,
+                    detail: messages::audit_problem(&ChainProblem::ColumnsDiffer, Lang::En),
+                });
+            }
+            if let Some(a) = valid {
+                report.problems.extend(against_anchor(a, last));
+            }
         }
-        Ok(())
+        if only.is_none() {
+            let changes: Vec<i64> = sqlx::query_scalar(
+                "SELECT revision FROM changes WHERE time_ms >= $1 ORDER BY revision",
+            )
+            .bind(cutoff)
+            .fetch_all(self.pool())
+            .await?;
+            let missing: Vec<u64> = changes
+                .into_iter()
+                .map(|r| r as u64)
+                .filter(|r| !audited.contains(r))
+                .collect();
+            if let Some(first) = missing.first() {
+                report.problems.push(Problem::UnauditedChanges {
+                    first: *first,
+                    count: missing.len() as u64,
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// A chain's events after position `after`, in order; the revisions they record, read
+    /// from the hashed text (the columns beside it are for queries, and not signed); and the
+    /// positions of events whose columns say something else than their text.
+    async fn chain_events(&self, chain: &str, after: u64) -> Result<ChainRows, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT seq, event, prev_hash, hash, mac, time_ms, actor, action, outcome, revision \
+             FROM audit WHERE chain = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(chain)
+        .bind(after as i64)
+        .fetch(self.pool());
+        let mut found = ChainRows::default();
+        while let Some(r) = rows.try_next().await? {
+            let event = StoredEvent {
+                seq: r.try_get::<i64, _>(0)? as u64,
+                text: r.try_get(1)?,
+                prev_hash: r.try_get(2)?,
+                hash: r.try_get(3)?,
+                mac: r.try_get(4)?,
+            };
+            let columns = (
+                r.try_get::<i64, _>(5)?,
+                r.try_get::<String, _>(6)?,
+                r.try_get::<String, _>(7)?,
+                r.try_get::<String, _>(8)?,
+                r.try_get::<Option<i64>, _>(9)?.map(|v| v as u64),
+            );
+            match serde_json::from_str::<AuditEvent>(&event.text) {
+                Ok(e) => {
+                    found.revisions.extend(e.revision);
+                    let text = (
+                        e.time_ms,
+                        e.actor,
+                        e.action,
+                        e.outcome.as_str().to_string(),
+                        e.revision,
+                    );
+                    if text != columns {
+                        found.columns_differ.push(event.seq);
+                    }
+                }
+                // Text that is no event cannot have its hash and HMAC either: reported there.
+                Err(_) => found.columns_differ.push(event.seq),
+            }
+            found.events.push(event);
+        }
+        Ok(found)
     }
 
     /// Every credential belongs to a principal, a token or an organisation (its webhook secret)
@@ -290,6 +474,43 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// A chain's rows as verification reads them.
+#[derive(Default)]
+struct ChainRows {
+    events: Vec<StoredEvent>,
+    revisions: Vec<u64>,
+    columns_differ: Vec<u64>,
+}
+
+/// A chain's last event (position, hash; `None`: no event after the checkpoint) against its
+/// (verified) anchor.
+fn against_anchor(a: &Anchor, last: Option<(u64, Vec<u8>)>) -> Option<Problem> {
+    let chain = a.chain.clone();
+    let (seq, hash) = last.unwrap_or((a.base_seq, a.base_hash.clone()));
+    if seq < a.seq {
+        Some(Problem::AuditTruncated {
+            chain,
+            anchored: a.seq,
+            last: seq,
+        })
+    } else if seq > a.seq {
+        Some(Problem::AuditAnchor {
+            chain,
+            problem: AnchorProblem::Beyond {
+                anchored: a.seq,
+                last: seq,
+            },
+        })
+    } else if hash != a.hash {
+        Some(Problem::AuditAnchor {
+            chain,
+            problem: AnchorProblem::Differs { seq },
+        })
+    } else {
+        None
     }
 }
 

@@ -13,10 +13,10 @@ use canopy_core::installation::{Effects, Request};
 use canopy_core::model::{NodeKind, Object, ObjectKey, RequestContext, Write};
 use canopy_core::name::Name;
 use canopy_core::time::Timestamp;
-use canopy_store::verify::Problem;
+use canopy_store::verify::{AnchorProblem, Problem};
 use canopy_store::{
-    AuditKey, Expectation, Location, SecretOp, SecretOwner, Shared, Store, StoreError, Submission,
-    SubmitError, SystemClock, Writer, state_digest,
+    AuditKey, Expectation, Location, SealedEvent, SecretOp, SecretOwner, Shared, Store, StoreError,
+    Submission, SubmitError, SystemClock, Writer, check_exported, state_digest,
 };
 
 struct Fixture {
@@ -859,6 +859,416 @@ async fn a_challenge_is_taken_once_whatever_races(f: Fixture) {
     );
 }
 
+// ----- the audit chains: tampering, anchors, pruning, exports -----
+
+const DAY_MS: i64 = 86_400_000;
+
+/// An organisation with some history: its chain holds (create_org in the instance chain, then)
+/// the events of five folders and one rejected request.
+async fn with_history(f: &Fixture) -> Running {
+    let r = f.running().await;
+    for i in 0..5 {
+        r.create_folder(&format!("team-{i}")).await.unwrap();
+    }
+    r.create_folder("team-0").await.unwrap_err();
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    r
+}
+
+async fn run_sql(f: &Fixture, sql: &'static str, org: &str) {
+    let pool = pool_of(f).await;
+    sqlx::query(sql).bind(org).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+async fn audit_problems(f: &Fixture) -> Vec<Problem> {
+    f.store.verify_audit(&f.key, None).await.unwrap().problems
+}
+
+async fn a_deleted_event_in_the_middle_is_found_with_its_chain_and_position(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    run_sql(&f, "DELETE FROM audit WHERE chain = $1 AND seq = 3", &org).await;
+    let report = f.store.verify_audit(&f.key, Some(&org)).await.unwrap();
+    let first = report.problems.first().unwrap();
+    assert_eq!(
+        first,
+        &Problem::Audit {
+            chain: org.clone(),
+            seq: 4,
+            detail: "event 3 is missing".into()
+        }
+    );
+    let line = &report.first_lines(canopy_store::messages::Lang::En)[0];
+    assert_eq!(
+        line,
+        &format!("audit chain {org}, event 4: event 3 is missing")
+    );
+    // `verify` says the same, and the instance chain is untouched.
+    let all = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(all.problems.contains(first), "{:?}", all.problems);
+    assert!(
+        all.problems
+            .iter()
+            .all(|p| !matches!(p, Problem::Audit { chain, .. } if chain == "instance"))
+    );
+}
+
+async fn deleted_last_events_are_found_by_the_anchor(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    let last: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM audit WHERE chain = $1")
+        .bind(&org)
+        .fetch_one(&pool_of(&f).await)
+        .await
+        .unwrap();
+    // The last two events go: what is left verifies link by link, but not against the anchor.
+    run_sql(&f, "DELETE FROM audit WHERE chain = $1 AND seq > (SELECT MAX(seq) - 2 FROM audit WHERE chain = $1)", &org).await;
+    let truncated = Problem::AuditTruncated {
+        chain: org.clone(),
+        anchored: last as u64,
+        last: last as u64 - 2,
+    };
+    assert_eq!(audit_problems(&f).await.first(), Some(&truncated));
+    let line = canopy_store::messages::verify_problem(&truncated, canopy_store::messages::Lang::En);
+    assert!(
+        line.contains(&org)
+            && line.contains(&format!("event {}", last - 2))
+            && line.contains(&format!("anchor is at event {last}")),
+        "{line}"
+    );
+    // The next write does not cover it up: the chain goes on after the anchor, and the hole
+    // where the tail was stays.
+    r.create_folder("after").await.unwrap();
+    let problems = audit_problems(&f).await;
+    assert!(
+        problems.contains(&Problem::Audit {
+            chain: org.clone(),
+            seq: last as u64 + 1,
+            detail: format!("event {} is missing", last - 1)
+        }),
+        "{problems:?}"
+    );
+    // Every event of the chain gone: found too.
+    run_sql(&f, "DELETE FROM audit WHERE chain = $1", &org).await;
+    assert!(
+        audit_problems(&f)
+            .await
+            .iter()
+            .any(|p| matches!(p, Problem::AuditTruncated { chain, last: 0, .. } if *chain == org)),
+    );
+}
+
+async fn a_rolled_back_anchor_is_caught_by_the_change_log(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    let pool = pool_of(&f).await;
+    // The attacker keeps the anchor as it is now…
+    let saved = sqlx::query("SELECT seq, hash, revision, mac FROM audit_anchors WHERE chain = $1")
+        .bind(&org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    use sqlx::Row;
+    let (seq, hash, revision, mac): (i64, Vec<u8>, i64, Vec<u8>) =
+        (saved.get(0), saved.get(1), saved.get(2), saved.get(3));
+    let changed = r.create_folder("later").await.unwrap();
+    // …then removes what came after and puts the old anchor back: the chain and its anchor
+    // agree, but the change log has a change without its event.
+    sqlx::query("DELETE FROM audit WHERE chain = $1 AND seq > $2")
+        .bind(&org)
+        .bind(seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE audit_anchors SET seq = $2, hash = $3, revision = $4, mac = $5 WHERE chain = $1",
+    )
+    .bind(&org)
+    .bind(seq)
+    .bind(hash)
+    .bind(revision)
+    .bind(mac)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit_problems(&f).await,
+        vec![Problem::UnauditedChanges {
+            first: changed,
+            count: 1
+        }]
+    );
+    // Nor can the unsigned revision column stand in for the removed event.
+    run_sql(&f, "UPDATE audit SET revision = (SELECT MAX(revision) FROM changes) WHERE chain = $1 AND outcome = 'rejected'", &org).await;
+    let problems = audit_problems(&f).await;
+    assert!(
+        problems.contains(&Problem::UnauditedChanges {
+            first: changed,
+            count: 1
+        }),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| matches!(p, Problem::Audit { chain, detail, .. } if *chain == org && detail.contains("columns"))),
+        "{problems:?}"
+    );
+    // A forged anchor (without the key) is refused.
+    sqlx::query("UPDATE audit_anchors SET seq = seq - 1 WHERE chain = $1")
+        .bind(&org)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(audit_problems(&f).await.contains(&Problem::AuditAnchor {
+        chain: org.clone(),
+        problem: AnchorProblem::BadMac
+    }));
+}
+
+async fn a_flipped_byte_in_an_event_is_found(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    // One character of the stored text, as a disk or an editor would change it.
+    run_sql(
+        &f,
+        "UPDATE audit SET event = REPLACE(event, '\"outcome\":\"ok\"', '\"outcome\":\"ol\"') WHERE chain = $1 AND seq = 2",
+        &org,
+    )
+    .await;
+    let report = f.store.verify_audit(&f.key, Some(&org)).await.unwrap();
+    assert_eq!(
+        report.problems.first(),
+        Some(&Problem::Audit {
+            chain: org.clone(),
+            seq: 2,
+            detail: "its hash does not match its content".into()
+        })
+    );
+    // A flipped bit of a stored hash breaks its own check and the next event's link.
+    run_sql(&f, "UPDATE audit SET event = REPLACE(event, '\"outcome\":\"ol\"', '\"outcome\":\"ok\"') WHERE chain = $1 AND seq = 2", &org).await;
+    assert!(audit_problems(&f).await.is_empty());
+    let pool = pool_of(&f).await;
+    let mut hash: Vec<u8> =
+        sqlx::query_scalar("SELECT hash FROM audit WHERE chain = $1 AND seq = 4")
+            .bind(&org)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    hash[0] ^= 1;
+    sqlx::query("UPDATE audit SET hash = $2 WHERE chain = $1 AND seq = 4")
+        .bind(&org)
+        .bind(hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let problems = audit_problems(&f).await;
+    assert_eq!(
+        problems.first(),
+        Some(&Problem::Audit {
+            chain: org.clone(),
+            seq: 4,
+            detail: "its hash does not match its content".into()
+        }),
+        "{problems:?}"
+    );
+    assert!(problems.contains(&Problem::Audit {
+        chain: org.clone(),
+        seq: 5,
+        detail: "does not continue the previous event's hash".into()
+    }));
+}
+
+async fn pruning_keeps_the_chains_verifiable_and_is_audited(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    let pool = pool_of(&f).await;
+    // "Now" is 90 days after the org's 4th event: the events before it are old enough.
+    let t4: i64 = sqlx::query_scalar("SELECT time_ms FROM audit WHERE chain = $1 AND seq = 4")
+        .bind(&org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let later = Timestamp::from_millis(t4 + 90 * DAY_MS);
+    let before: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit WHERE chain = $1 AND time_ms < $2")
+            .bind(&org)
+            .bind(t4)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let pruned = f
+        .store
+        .prune_audit(&f.key, 90, later, "local")
+        .await
+        .unwrap();
+    let mine = pruned.iter().find(|p| p.chain == org).unwrap();
+    assert_eq!(mine.events, before.len() as u64);
+    assert_eq!(mine.through_seq, before.len() as u64);
+    let left: Vec<i64> = sqlx::query_scalar(
+        "SELECT time_ms FROM audit WHERE chain = $1 AND action <> 'prune_audit'",
+    )
+    .bind(&org)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        left.iter().all(|t| *t >= t4),
+        "only events older than the cutoff go"
+    );
+    // The prune is itself an event of the chain, and everything verifies.
+    let last: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(&org)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(last, vec![canopy_store::PRUNE_ACTION.to_string()]);
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // The writer goes on from there, and a second prune from further on too.
+    r.create_folder("after-prune").await.unwrap();
+    assert!(audit_problems(&f).await.is_empty());
+    let everything = f
+        .store
+        .prune_audit(
+            &f.key,
+            90,
+            Timestamp::from_millis(now().millis() + 200 * DAY_MS),
+            "local",
+        )
+        .await
+        .unwrap();
+    assert!(everything.iter().any(|p| p.chain == "instance"));
+    assert!(f.store.verify(&f.key, now()).await.unwrap().is_ok());
+    // Deleting the checkpoint's next event (the chain's new first) is found.
+    r.create_folder("after-second-prune").await.unwrap();
+    run_sql(&f, "DELETE FROM audit WHERE chain = $1 AND seq = (SELECT MIN(seq) FROM audit WHERE chain = $1)", &org).await;
+    assert!(
+        matches!(audit_problems(&f).await.first(), Some(Problem::Audit { chain, .. }) if *chain == org)
+    );
+}
+
+async fn pruning_refuses_fewer_than_90_days_and_a_broken_log(f: Fixture) {
+    let r = with_history(&f).await;
+    let far = Timestamp::from_millis(now().millis() + 1000 * DAY_MS);
+    let count = || async { all_rows(&f, "SELECT chain FROM audit").await.len() };
+    let n = count().await;
+    assert!(matches!(
+        f.store.prune_audit(&f.key, 89, far, "local").await,
+        Err(StoreError::Retention {
+            days: 89,
+            minimum: 90
+        })
+    ));
+    assert_eq!(count().await, n);
+    run_sql(
+        &f,
+        "DELETE FROM audit WHERE chain = $1 AND seq = 2",
+        r.org.as_str(),
+    )
+    .await;
+    let refused = f
+        .store
+        .prune_audit(&f.key, 90, far, "local")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::AuditBroken { detail } if detail.contains("event 3: event 2 is missing")),
+        "{refused}"
+    );
+    assert_eq!(count().await, n - 1);
+}
+
+async fn an_export_verifies_offline_and_a_changed_line_does_not(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    let events = f
+        .store
+        .audit_events(&canopy_store::AuditQuery {
+            chain: org.clone(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let parse = |lines: &[String]| -> Vec<SealedEvent> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert!(check_exported(&f.key, parse(&lines)).unwrap().is_empty());
+    assert!(
+        !check_exported(&AuditKey::generate(), parse(&lines))
+            .unwrap()
+            .is_empty()
+    );
+    // A time range is an export of its own: it verifies from its first event on.
+    assert!(
+        check_exported(&f.key, parse(&lines[2..]))
+            .unwrap()
+            .is_empty()
+    );
+    // One character changed in a line.
+    let mut changed = lines.clone();
+    changed[3] = changed[3].replace("\"outcome\":\"ok\"", "\"outcome\":\"rejected\"");
+    assert_ne!(changed[3], lines[3]);
+    let problems = check_exported(&f.key, parse(&changed)).unwrap();
+    assert_eq!(
+        problems.first(),
+        Some(&Problem::Audit {
+            chain: org.clone(),
+            seq: 4,
+            detail: "its hash does not match its content".into()
+        })
+    );
+    // A line left out.
+    let mut missing = lines.clone();
+    missing.remove(3);
+    assert_eq!(
+        check_exported(&f.key, parse(&missing)).unwrap().first(),
+        Some(&Problem::Audit {
+            chain: org,
+            seq: 5,
+            detail: "event 4 is missing".into()
+        })
+    );
+}
+
+async fn chains_without_an_anchor_are_found_then_anchored(f: Fixture) {
+    let r = with_history(&f).await;
+    drop(r);
+    let pool = pool_of(&f).await;
+    sqlx::query("DELETE FROM audit_anchors")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let problems = audit_problems(&f).await;
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| matches!(
+                p,
+                Problem::AuditAnchor {
+                    problem: AnchorProblem::Missing,
+                    ..
+                }
+            ))
+            .count(),
+        2,
+        "{problems:?}"
+    );
+    let anchored = f.store.anchor_chains(&f.key).await.unwrap();
+    assert_eq!(anchored.len(), 2);
+    assert!(audit_problems(&f).await.is_empty());
+    assert!(f.store.anchor_chains(&f.key).await.unwrap().is_empty());
+}
+
 macro_rules! on_both_engines {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -894,6 +1304,14 @@ on_both_engines!(
     devices_are_known_per_user_and_go_with_the_organisation,
     passkey_rows_move_with_their_count_whatever_races,
     a_challenge_is_taken_once_whatever_races,
+    a_deleted_event_in_the_middle_is_found_with_its_chain_and_position,
+    deleted_last_events_are_found_by_the_anchor,
+    a_rolled_back_anchor_is_caught_by_the_change_log,
+    a_flipped_byte_in_an_event_is_found,
+    pruning_keeps_the_chains_verifiable_and_is_audited,
+    pruning_refuses_fewer_than_90_days_and_a_broken_log,
+    an_export_verifies_offline_and_a_changed_line_does_not,
+    chains_without_an_anchor_are_found_then_anchored,
 );
 
 /// A replica whose notification connection is cut keeps following (polling), and listens again.

@@ -19,10 +19,17 @@ use crate::state::App;
 pub struct AuditParams {
     /// Only events at or after this time (RFC 3339).
     pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    pub until: Option<String>,
     /// Only events of this actor (`usr_…`, `instance:NAME`).
     pub actor: Option<String>,
     /// Only events of this action (`create_node`…).
     pub action: Option<String>,
+    /// Only events about this object: an ID, a path, `user:NAME`, `sa:NAME`, `group:NAME`, a
+    /// role's or guardrail's name. Matches the events whose change wrote or names the object
+    /// and those whose details name it (a request's path, a login's user); a reference that
+    /// names nothing now is matched as given (the ID of a deleted object).
+    pub target: Option<String>,
     /// Where to continue.
     pub cursor: Option<String>,
     /// At most this many (default 100, at most 1,000).
@@ -41,24 +48,28 @@ pub async fn query(
 ) -> Result<axum::Json<api::Page<api::AuditEvent>>, ApiError> {
     let lang = caller.lang;
     let org = org_of(&app, &caller, &org)?;
-    let revision = with_engine(&app, &org, lang, |e| {
+    let (revision, target) = with_engine(&app, &org, lang, |e| {
         require_root(&app, e, &caller, "iam.audit.read")?;
-        Ok(e.revision())
+        let target = params.target.as_deref().map(|t| target_id(e, t));
+        Ok((e.revision(), target))
     })?;
     // Query parameters that do not parse are malformed requests, like wrong types: 400.
     let bad = |field: &str| {
         ApiError::new("invalid-field", messages::bad_value(field, lang))
             .with_status(axum::http::StatusCode::BAD_REQUEST)
     };
-    let since_ms = params
-        .since
-        .as_deref()
-        .map(|t| {
-            Timestamp::parse(t)
-                .map(|t| t.millis())
-                .ok_or_else(|| bad("since"))
-        })
-        .transpose()?;
+    let time = |value: &Option<String>, field: &str| {
+        value
+            .as_deref()
+            .map(|t| {
+                Timestamp::parse(t)
+                    .map(|t| t.millis())
+                    .ok_or_else(|| bad(field))
+            })
+            .transpose()
+    };
+    let since_ms = time(&params.since, "since")?;
+    let until_ms = time(&params.until, "until")?;
     let after_seq = params
         .cursor
         .as_deref()
@@ -72,8 +83,10 @@ pub async fn query(
             chain: org.to_string(),
             after_seq,
             since_ms,
+            until_ms,
             actor: params.actor.clone(),
             action: params.action.clone(),
+            target,
             // One more than asked tells whether there is a next page.
             limit: limit as u32 + 1,
         })
@@ -83,15 +96,22 @@ pub async fn query(
     let items: Vec<api::AuditEvent> = events
         .into_iter()
         .take(limit)
-        .map(|e| api::AuditEvent {
-            seq: e.seq,
-            time: Timestamp::from_millis(e.time_ms).to_string(),
-            actor: e.actor,
-            request_id: e.request_id,
-            action: e.action,
-            outcome: e.outcome.as_str().into(),
-            revision: e.revision,
-            detail: e.detail,
+        .map(|sealed| {
+            let e = sealed.event;
+            api::AuditEvent {
+                chain: e.chain,
+                seq: e.seq,
+                time: Timestamp::from_millis(e.time_ms).to_string(),
+                actor: e.actor,
+                request_id: e.request_id,
+                action: e.action,
+                outcome: e.outcome.as_str().into(),
+                revision: e.revision,
+                detail: e.detail,
+                prev_hash: hex::encode(sealed.prev_hash),
+                hash: hex::encode(sealed.hash),
+                mac: hex::encode(sealed.mac),
+            }
         })
         .collect();
     let next_cursor = more
@@ -102,4 +122,16 @@ pub async fn query(
         next_cursor,
         revision,
     }))
+}
+
+/// The ID of the object a `target` names (node or resource by path, principal, role,
+/// guardrail), or the text as given when it names nothing now: events keep the IDs of objects
+/// since deleted.
+fn target_id(e: &canopy_core::engine::OrgEngine, reference: &str) -> String {
+    e.find_target(reference)
+        .map(|s| s.as_str().to_string())
+        .or_else(|| e.find_principal(reference, None).map(|p| p.to_string()))
+        .or_else(|| e.find_role(reference).map(|r| r.to_string()))
+        .or_else(|| e.find_guardrail(reference).map(|g| g.to_string()))
+        .unwrap_or_else(|| reference.to_string())
 }
