@@ -91,6 +91,8 @@ async fn audit_events(server: &LocalServer, chain: &str, action: &str) -> Vec<Va
             chain: chain.into(),
             after_seq: 0,
             since_ms: None,
+            until_ms: None,
+            target: None,
             actor: None,
             action: Some(action.into()),
             limit: 1000,
@@ -98,7 +100,7 @@ async fn audit_events(server: &LocalServer, chain: &str, action: &str) -> Vec<Va
         .await
         .unwrap();
     store.close().await;
-    events.into_iter().map(|e| e.detail).collect()
+    events.into_iter().map(|e| e.event.detail).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
