@@ -328,7 +328,7 @@ pub(crate) async fn serve_router(
         &canopy_store::AuditKey::generate(),
     )
     .map_err(err)?;
-    let app = canopy_server::state::App {
+    let app = canopy_server::state::App::new(canopy_server::state::AppState {
         store: store.clone(),
         shared: shared.clone(),
         writer: writer.clone(),
@@ -341,7 +341,7 @@ pub(crate) async fn serve_router(
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
         telemetry: canopy_server::telemetry::Telemetry::new().map_err(err)?,
-    };
+    });
     app.telemetry.spawn_upkeep();
     let service =
         canopy_server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -389,7 +389,7 @@ pub async fn serve(
         passkeys::RelyingParty::new(&config.auth.webauthn, addr.port(), &config.audit_key)
             .map_err(ServerError::Invalid)?;
     tracing::info!(rp_id = %config.auth.webauthn.rp_id, origin = %passkeys.origin(), "passkeys");
-    let app = App {
+    let app = App::new(state::AppState {
         store,
         shared: shared.clone(),
         writer,
@@ -402,7 +402,7 @@ pub async fn serve(
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
         telemetry: telemetry::Telemetry::new().map_err(ServerError::Invalid)?,
-    };
+    });
     let upkeep = app.telemetry.spawn_upkeep();
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let metrics = metrics_listener.map(|(listener, at)| {

@@ -12,7 +12,25 @@ use parking_lot::RwLock;
 
 /// The server's state: the store, the engines readers see, the writer.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppState>);
+
+impl App {
+    /// The state every handler shares. Behind one `Arc`, so that each middleware layer and
+    /// handler clones it with one atomic increment, not one per field.
+    pub fn new(state: AppState) -> App {
+        App(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// What [`App`] holds.
+pub struct AppState {
     /// The store.
     pub store: Store,
     /// The engines, at the revision the writer last applied.
