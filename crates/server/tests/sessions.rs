@@ -80,6 +80,15 @@ async fn acme_id(f: &Fixture) -> String {
     a.body["id"].as_str().unwrap().to_string()
 }
 
+/// The reasons of the `credential_refused` events in `chain`, oldest first.
+async fn refusal_reasons(server: &LocalServer, chain: &str) -> Vec<String> {
+    audit_events(server, chain, "credential_refused")
+        .await
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The audit events of `action` in `chain` (`instance` or an organisation ID), read from the
 /// store beside the running server.
 async fn audit_events(server: &LocalServer, chain: &str, action: &str) -> Vec<Value> {
@@ -177,11 +186,7 @@ async fn a_browser_session_lives_in_an_httponly_cookie_and_changes_need_its_csrf
 
     // The refusals are audited in the organisation's chain, with their reasons.
     let acme = acme_id(&f).await;
-    let reasons: Vec<String> = audit_events(&server, &acme, "credential_refused")
-        .await
-        .iter()
-        .map(|d| d["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons: Vec<String> = refusal_reasons(&server, &acme).await;
     assert_eq!(
         reasons,
         [
@@ -393,11 +398,7 @@ async fn sessions_idle_out_and_end_by_the_instances_and_the_organisations_limits
     assert_eq!(tree(busy).await, 401, "past its own expiry");
 
     // The organisation's limits are audited in its chain, with their reasons.
-    let reasons: Vec<String> = audit_events(&server, &acme, "credential_refused")
-        .await
-        .iter()
-        .map(|d| d["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons: Vec<String> = refusal_reasons(&server, &acme).await;
     assert_eq!(
         reasons,
         [
