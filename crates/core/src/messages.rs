@@ -324,6 +324,37 @@ pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
     }
 }
 
+/// Why a configuration document cannot be taken: where, what, and the problem.
+pub fn document_error(e: &crate::document::DocumentError, lang: Lang) -> String {
+    use crate::document::Problem::*;
+    let en = lang == Lang::En;
+    let problem = match (&e.problem, en) {
+        (Format(v), true) => format!("format version {v} is not read by this Canopy (it reads 1)"),
+        (Format(v), false) => format!("形式バージョン {v} はこの Canopy では読めません（読めるのは 1）"),
+        (BadPath, true) => "is not a path that starts with the document's `org`".into(),
+        (BadPath, false) => "ドキュメントの `org` で始まるパスではありません".into(),
+        (BadPrincipal, true) => "is not `user:NAME`, `sa:NAME` or `group:NAME`".into(),
+        (BadPrincipal, false) => "`user:NAME`、`sa:NAME`、`group:NAME` のいずれでもありません".into(),
+        (Duplicate, true) => "appears twice".into(),
+        (Duplicate, false) => "が二度現れます".into(),
+        (Unknown(field), true) => format!("names a {field} that the document does not hold"),
+        (Unknown(field), false) => format!("ドキュメントにない {field} を参照しています"),
+        (BadParent, true) => "is inside a project (projects hold resources only)".into(),
+        (BadParent, false) => "プロジェクトの中にあります（プロジェクトはリソースのみを持てます）".into(),
+        (LinkNotProject, true) => "is a link to something that is not a project of the document".into(),
+        (LinkNotProject, false) => "ドキュメントのプロジェクトではないものへのリンクです".into(),
+        (SystemRoleName, true) => "is the name of a system role".into(),
+        (SystemRoleName, false) => "はシステムロールの名前です".into(),
+        (RemovesCaller, true) => {
+            "is you: the document would delete the user applying it (add it to the document, or apply as another administrator)".into()
+        }
+        (RemovesCaller, false) => {
+            "はあなた自身です: このドキュメントは適用するユーザーを削除します（ドキュメントに追加するか、別の管理者で適用してください）".into()
+        }
+    };
+    format!("{}: `{}` {problem}", e.at, e.object)
+}
+
 /// One line describing a fix proposed by `explain`.
 pub fn fix(f: &crate::engine::Fix, lang: Lang) -> String {
     use crate::engine::Fix::*;
