@@ -83,12 +83,15 @@ pub struct Plan {
 
 /// The phases of a plan, in order. Removals run in reverse dependency order, additions parents
 /// first; the catalog grows before anything and shrinks after everything, so that no resource
-/// type or statement is left without its catalog entry in between.
+/// type or statement is left without its catalog entry in between. Guardrails cap
+/// administrators too (`iam.*` writes inside their node included): the ones to remove go first
+/// (the highest first, as each is managed under those above it), the ones to create or change
+/// last (the deepest first), so that a whole organisation can be built under them.
 #[derive(Clone, Copy)]
 enum Phase {
     CatalogUnion,
-    RemoveBindings,
     RemoveGuardrails,
+    RemoveBindings,
     RemoveMembers,
     RemoveRoles,
     RemovePrincipals,
@@ -101,9 +104,9 @@ enum Phase {
     Principals,
     Members,
     Roles,
-    Guardrails,
     AddBindings,
     Policy,
+    Guardrails,
     CatalogFinal,
 }
 
@@ -675,20 +678,28 @@ fn roles(b: &mut Builder, from: &Portable, to: &Portable) {
 }
 
 fn guardrails(b: &mut Builder, from: &Portable, to: &Portable) {
-    for (name, (node, _)) in &from.guardrails {
-        // Guardrails do not move: another node is the old one removed and a new one added.
-        if to.guardrails.get(name).is_none_or(|(n, _)| n != node) {
-            let at = b.change(Op::Remove, ChangeKind::Guardrail, name.to_string(), vec![]);
-            b.push(
-                Phase::RemoveGuardrails,
-                Command::DeleteGuardrail {
-                    guardrail: NamedRef::Name(name.clone()),
-                },
-                at,
-            );
-        }
+    // Guardrails do not move: another node is the old one removed and a new one added.
+    let mut gone: Vec<(&Name, &RelPath)> = from
+        .guardrails
+        .iter()
+        .filter(|(name, (node, _))| to.guardrails.get(*name).is_none_or(|(n, _)| n != node))
+        .map(|(name, (node, _))| (name, node))
+        .collect();
+    gone.sort_by_key(|(_, node)| node.len());
+    for (name, _) in gone {
+        let at = b.change(Op::Remove, ChangeKind::Guardrail, name.to_string(), vec![]);
+        b.push(
+            Phase::RemoveGuardrails,
+            Command::DeleteGuardrail {
+                guardrail: NamedRef::Name(name.clone()),
+            },
+            at,
+        );
     }
-    for (name, (node, statements)) in &to.guardrails {
+    let mut wanted: Vec<(&Name, &(RelPath, Vec<crate::action::Statement>))> =
+        to.guardrails.iter().collect();
+    wanted.sort_by_key(|(_, (node, _))| std::cmp::Reverse(node.len()));
+    for (name, (node, statements)) in wanted {
         match from.guardrails.get(name) {
             Some((n, s)) if n == node && s == statements => {}
             Some((n, _)) if n == node => {

@@ -212,8 +212,9 @@ fn commands_run_parents_first_and_removals_in_reverse() {
     let member = at(&|c| matches!(c, Command::PutMember { .. }));
     let role = at(&|c| matches!(c, Command::CreateRole { .. }));
     let binding = at(&|c| matches!(c, Command::CreateBinding { .. }));
+    let guardrail = at(&|c| matches!(c, Command::CreateGuardrail { .. }));
     assert!(catalog < eng && eng < payments && payments < vm && vm < group);
-    assert!(group < member && member < role && role < binding);
+    assert!(group < member && member < role && role < binding && binding < guardrail);
 
     let bare = doc(json!({
         "canopy": 1, "org": "acme", "catalog": {"vm": {"read": "read"}},
@@ -234,7 +235,7 @@ fn commands_run_parents_first_and_removals_in_reverse() {
     let eng =
         at(&|c| matches!(c, Command::DeleteNode { node, .. } if node.to_string() == "acme/eng"));
     let catalog = at(&|c| matches!(c, Command::PutCatalog { .. }));
-    assert!(binding < guardrail && guardrail < member && member < role && role < group);
+    assert!(guardrail < binding && binding < member && member < role && role < group);
     assert!(group < vm && vm < payments && payments < eng && eng < catalog);
     assert_eq!(catalog, rm.commands.len() - 1);
     assert_eq!(o.export(), bare);
@@ -341,4 +342,42 @@ fn identical_bindings_count_as_many() {
     let p = o.apply(&doc(full())).unwrap();
     assert_eq!(p.commands.len(), 1);
     assert!(matches!(p.commands[0], Command::DeleteBinding { .. }));
+}
+
+#[test]
+fn guardrails_that_cap_administrators_are_created_after_what_they_cap() {
+    let mut o = org();
+    let mut v = full();
+    // Only reads inside acme/eng: creating the binding inside it would be refused after it.
+    v["guardrails"] = json!([
+        {"name": "deeper", "node": "acme/eng/payments",
+         "statements": [{"effect": "deny", "actions": ["vm.power"]}]},
+        {"name": "reads-only", "node": "acme/eng",
+         "statements": [{"effect": "allow", "actions": ["*.read", "*.*.read"]}]}
+    ]);
+    let d = doc(v);
+    let p = o.apply(&d).unwrap();
+    assert_eq!(o.export(), d);
+    let at = |name: &str| {
+        position(
+            &p,
+            |c| matches!(c, Command::CreateGuardrail { name: n, .. } if n.as_str() == name),
+        )
+    };
+    assert!(at("deeper") < at("reads-only"));
+    // Taking the organisation apart again: the highest guardrail goes first.
+    let bare = doc(json!({
+        "canopy": 1, "org": "acme",
+        "users": [{"username": "admin"}],
+        "bindings": [{"subject": "user:admin", "role": "admin", "scope": "acme"}]
+    }));
+    let rm = o.apply(&bare).unwrap();
+    let at = |name: &str| {
+        position(
+            &rm,
+            |c| matches!(c, Command::DeleteGuardrail { guardrail: crate::command::NamedRef::Name(n) } if n.as_str() == name),
+        )
+    };
+    assert!(at("reads-only") < at("deeper"));
+    assert_eq!(at("reads-only"), 0);
 }
