@@ -324,6 +324,57 @@ pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
     }
 }
 
+/// A kind of object of a configuration document, as a reader names it.
+pub fn change_kind(k: crate::document::ChangeKind, lang: Lang) -> &'static str {
+    use crate::document::ChangeKind::*;
+    match (lang, k) {
+        (Lang::En, Policy) => "policy",
+        (Lang::En, Catalog) => "catalog",
+        (Lang::En, Node) => "node",
+        (Lang::En, Resource) => "resource",
+        (Lang::En, User) => "user",
+        (Lang::En, ServiceAccount) => "service account",
+        (Lang::En, Group) => "group",
+        (Lang::En, Member) => "member",
+        (Lang::En, Role) => "role",
+        (Lang::En, Binding) => "binding",
+        (Lang::En, Guardrail) => "guardrail",
+        (Lang::Ja, Policy) => "ポリシー",
+        (Lang::Ja, Catalog) => "カタログ",
+        (Lang::Ja, Node) => "ノード",
+        (Lang::Ja, Resource) => "リソース",
+        (Lang::Ja, User) => "ユーザー",
+        (Lang::Ja, ServiceAccount) => "サービスアカウント",
+        (Lang::Ja, Group) => "グループ",
+        (Lang::Ja, Member) => "メンバー",
+        (Lang::Ja, Role) => "ロール",
+        (Lang::Ja, Binding) => "バインディング",
+        (Lang::Ja, Guardrail) => "ガードレール",
+    }
+}
+
+/// What a document does to an object, as a verb.
+pub fn change_op(op: crate::document::Op, lang: Lang) -> &'static str {
+    use crate::document::Op::*;
+    match (lang, op) {
+        (Lang::En, Add) => "add",
+        (Lang::En, Change) => "change",
+        (Lang::En, Remove) => "remove",
+        (Lang::Ja, Add) => "追加",
+        (Lang::Ja, Change) => "変更",
+        (Lang::Ja, Remove) => "削除",
+    }
+}
+
+/// A command of a document's plan that was refused, said of the object it came from.
+pub fn document_step(change: &crate::document::Change, detail: &str, lang: Lang) -> String {
+    let (kind, op) = (change_kind(change.kind, lang), change_op(change.op, lang));
+    match lang {
+        Lang::En => format!("{kind} `{}` ({op}): {detail}", change.object),
+        Lang::Ja => format!("{kind} `{}`（{op}）: {detail}", change.object),
+    }
+}
+
 /// Why a configuration document cannot be taken: where, what, and the problem.
 pub fn document_error(e: &crate::document::DocumentError, lang: Lang) -> String {
     use crate::document::Problem::*;
