@@ -3,17 +3,17 @@
 //! administrator's username, exported again — the same bytes. Also: an unchanged file plans
 //! nothing, and removing a group binding loses exactly what the engine says.
 //!
-//! The normal suite runs a small scale; the full flexorgs-max is `#[ignore]`d (minutes on two
-//! cores): `cargo test -p canopy-cli --release --test config_as_code_max -- --ignored
-//! --nocapture` prints its figures.
+//! The normal suite runs a small scale; the full flexorgs-max is `#[ignore]`d (about 5 minutes
+//! on two cores in a debug build): `cargo test -p canopy-cli --test config_as_code_max --
+//! --ignored --nocapture` prints its figures (docs/configuration-as-code.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
+use canopy_bench::measure::Stopwatch;
 use canopy_bench::workload::{self, ROOT_ADMIN_ID, Scale};
 use canopy_core::command::{Command as CoreCommand, PrincipalRef};
 use canopy_core::engine::Actor;
@@ -166,17 +166,17 @@ fn round_trip(scale: &Scale) {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_canopy"));
     let a_dir = tempfile::tempdir().unwrap();
     let a_store = init(a_dir.path());
-    let clock = Instant::now();
+    let clock = Stopwatch::start();
     seed(a_dir.path(), scale);
-    let seed_secs = clock.elapsed().as_secs_f64();
+    let seed_secs = clock.secs();
     let a = ServerProcess::start(&binary, &a_store).unwrap();
     let a_config = a_dir.path().join("config");
     login(&a_config, &a.url(), a_dir.path());
 
     let first = a_dir.path().join("a.yaml").display().to_string();
-    let clock = Instant::now();
+    let clock = Stopwatch::start();
     ok(&a_config, &["export", "--out", &first]);
-    let export_secs = clock.elapsed().as_secs_f64();
+    let export_secs = clock.secs();
     let text = std::fs::read_to_string(&first).unwrap();
 
     // A fresh installation, its organisation made with the same administrator's username.
@@ -225,9 +225,9 @@ fn round_trip(scale: &Scale) {
     login(&b_config, &b.url(), b_dir.path());
     let copy = b_dir.path().join("a.yaml").display().to_string();
     std::fs::write(&copy, &text).unwrap();
-    let clock = Instant::now();
+    let clock = Stopwatch::start();
     let applied = ok(&b_config, &["apply", &copy]);
-    let apply_secs = clock.elapsed().as_secs_f64();
+    let apply_secs = clock.secs();
     assert!(applied.starts_with("applied "), "{applied}");
     let again = b_dir.path().join("b.yaml").display().to_string();
     ok(&b_config, &["export", "--out", &again]);
@@ -235,9 +235,9 @@ fn round_trip(scale: &Scale) {
     assert!(again == text, "the second export differs from the first");
 
     // Unchanged: nothing to plan.
-    let clock = Instant::now();
+    let clock = Stopwatch::start();
     let unchanged = ok(&b_config, &["plan", &copy]);
-    let plan_secs = clock.elapsed().as_secs_f64();
+    let plan_secs = clock.secs();
     assert!(
         unchanged.contains("no object is added, changed or removed"),
         "{unchanged}"
@@ -316,7 +316,7 @@ fn a_small_flexorgs_round_trips_through_export_and_apply() {
 }
 
 #[test]
-#[ignore = "minutes on two cores; run by hand with --release (see the module)"]
+#[ignore = "about 5 minutes on two cores; run by hand (see the module)"]
 fn flexorgs_max_round_trips_through_export_and_apply() {
     round_trip(&Scale::MAX);
 }

@@ -239,7 +239,7 @@ fn section(out: &mut String, comment: &str, key: &str) {
         out.push_str(&format!("# {line}\n"));
     }
     out.push_str(key);
-    out.push_str(":");
+    out.push(':');
 }
 
 /// One object per line: `- {…}`.
