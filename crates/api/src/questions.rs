@@ -375,12 +375,33 @@ pub struct PlannedRequest {
     pub body: Option<serde_json::Value>,
 }
 
-/// `POST /v1/orgs/{org}/plan`.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+/// `POST /v1/orgs/{org}/plan`: either `commands` or `document`.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     /// The commands, applied in order.
-    pub commands: Vec<PlannedRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<PlannedRequest>>,
+    /// Instead of commands: the organisation as it should be, a document as `GET
+    /// /v1/orgs/{org}/export` gives it (see `docs/configuration-as-code.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
+}
+
+/// One object a document adds, changes or removes (the semantic diff).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ObjectChange {
+    /// `add`, `change` or `remove`.
+    pub op: String,
+    /// `policy`, `catalog`, `node`, `resource`, `user`, `service_account`, `group`, `member`,
+    /// `role`, `binding` or `guardrail`.
+    pub kind: String,
+    /// The object by reference.
+    pub object: String,
+    /// For a change: the facts that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// The answer to a plan: the access diff of the commands together, one page of it. Entries are
@@ -393,14 +414,22 @@ pub struct PlanResponse {
     pub next_cursor: Option<String>,
     /// The revision it was computed against.
     pub revision: u64,
+    /// For a document, on the first page: every object it adds, changes or removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<ObjectChange>>,
 }
 
-/// `POST /v1/orgs/{org}/apply`.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+/// `POST /v1/orgs/{org}/apply`: either `commands` or `document`.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// The commands, applied in order as one change.
-    pub commands: Vec<PlannedRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<PlannedRequest>>,
+    /// Instead of commands: the organisation as it should be (see [`PlanRequest::document`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
     /// Refuse (412) unless the organisation is at this revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_revision: Option<u64>,
@@ -409,10 +438,25 @@ pub struct ApplyRequest {
 /// The answer to apply.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApplyResponse {
-    /// The revision of the change.
+    /// The revision of the change (with a document that changes nothing: the organisation's,
+    /// and no change is made).
     pub revision: u64,
     /// How many commands it carried.
     pub commands: usize,
+    /// For a document: how many objects it added, changed or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<usize>,
+}
+
+/// `GET /v1/orgs/{org}/export`: the organisation as a document.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportResponse {
+    /// The revision it was taken at (not part of the document, which holds no installation's
+    /// facts).
+    pub revision: u64,
+    /// The document (see `docs/configuration-as-code.md`).
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
 }
 
 /// One event of the audit log, with its seal (`prev_hash`, `hash`, `mac`), so that a copy can

@@ -515,7 +515,7 @@ async fn load_figures(
 
 /// Writes an organisation into a fresh store as changes of effects (no commands: the workload
 /// is already valid), and returns the store.
-pub(crate) async fn write_model(
+pub async fn write_model(
     location: &Location,
     model: canopy_core::model::OrgModel,
 ) -> Result<Store, BenchError> {

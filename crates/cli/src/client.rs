@@ -20,6 +20,7 @@ macro_rules! err {
 }
 
 mod audit;
+mod documents;
 mod http;
 mod input;
 #[cfg(test)]
@@ -99,10 +100,15 @@ pub enum Command {
     Who(questions::WhoArgs),
     /// Every action PRINCIPAL may do on TARGET.
     Effective(questions::EffectiveArgs),
-    /// Show who would gain and lose access if a file of commands were applied.
+    /// Write the organisation as a YAML document (configuration as code).
+    Export(documents::ExportArgs),
+    /// Show what a document (or a file of commands) would change: objects, and who would gain
+    /// and lose access.
     Plan(plans::PlanArgs),
-    /// Apply a file of commands as one change.
+    /// Apply a document (or a file of commands) as one change.
     Apply(plans::ApplyArgs),
+    /// Compare two documents offline (e.g. staging and production); exit 1 if they differ.
+    Diff(documents::DiffArgs),
     /// The audit log.
     Audit(Noun<audit::AuditCommand>),
     /// Follow the organisation's changes as they happen.
@@ -241,6 +247,8 @@ async fn dispatch(command: Command, lang: Lang) -> Result<ExitCode, Error> {
         Command::Access(a) => questions::access(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Who(a) => questions::who(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Effective(a) => questions::effective(&Ctx::new(&a.conn, lang)?, a).await,
+        Command::Export(a) => documents::export(&Ctx::new(&a.conn, lang)?, a).await,
+        Command::Diff(a) => documents::diff(a, lang),
         Command::Plan(a) => plans::plan(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Apply(a) => plans::apply(&Ctx::new(&a.conn, lang)?, a).await,
         Command::Audit(n) => audit::audit(&n.conn, n.command, lang).await,

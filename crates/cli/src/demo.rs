@@ -75,7 +75,7 @@ fn plan(engine: &canopy_core::engine::OrgEngine) -> Result<Planned, Failure> {
     let text = include_str!("demo.yaml").replace("${DEMO_PASSWORD}", DEMO_PASSWORD);
     let request: api::ApplyRequest = serde_norway::from_str(&text)?;
     let mut all = Planned::default();
-    for (i, r) in request.commands.iter().enumerate() {
+    for (i, r) in request.commands.iter().flatten().enumerate() {
         let one = planned_request(engine, r, i, Lang::En).map_err(|e| Failure(e.detail))?;
         all.extend(one);
     }

@@ -496,6 +496,34 @@ pub fn bad_export_line(path: &Path, line: usize, detail: &str, lang: Lang) -> St
     }
 }
 
+/// `canopy export`: which organisation, at which revision (on stderr: not part of the file).
+pub fn document_exported(org: &str, revision: &serde_json::Value, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("exported `{org}` at revision {revision}"),
+        Lang::Ja => format!("`{org}` をリビジョン {revision} でエクスポートしました"),
+    }
+}
+
+/// A document's problem, said of its file.
+pub fn in_file(path: &Path, detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("{}: {detail}", path.display()),
+        Lang::Ja => format!("{}: {detail}", path.display()),
+    }
+}
+
+/// `canopy diff` of two organisations' documents: paths are compared below their roots.
+pub fn other_org(from: &str, to: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!(
+            "note: the documents are of `{from}` and `{to}`; paths are compared below the organisation"
+        ),
+        Lang::Ja => format!(
+            "注意: ドキュメントは `{from}` と `{to}` のものです。パスは組織より下で比較します"
+        ),
+    }
+}
+
 pub fn bad_event(detail: &str, lang: Lang) -> String {
     match lang {
         Lang::En => format!("the server sent an audit event that cannot be exported: {detail}"),
@@ -528,5 +556,43 @@ pub fn nothing_pruned(days: u32, lang: Lang) -> String {
     match lang {
         Lang::En => format!("no audit event is older than {days} days: nothing was removed"),
         Lang::Ja => format!("{days} 日より古い監査イベントはないため、何も削除していません"),
+    }
+}
+
+/// A semantic diff with nothing in it.
+pub fn no_changes(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "no object is added, changed or removed",
+        Lang::Ja => "追加・変更・削除されるオブジェクトはありません",
+    }
+}
+
+/// The heading of a plan's semantic diff.
+pub fn objects_heading(revision: u64, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("objects (against revision {revision}):"),
+        Lang::Ja => format!("オブジェクト（リビジョン {revision} に対して）:"),
+    }
+}
+
+/// The heading of a plan's access diff.
+pub fn access_heading(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "access:",
+        Lang::Ja => "アクセス:",
+    }
+}
+
+/// `canopy apply` of a document.
+pub fn applied(objects: u64, commands: u64, revision: u64, lang: Lang) -> String {
+    match (lang, objects) {
+        (Lang::En, 0) => format!("nothing to change (revision {revision})"),
+        (Lang::Ja, 0) => format!("変更はありません（リビジョン {revision}）"),
+        (Lang::En, _) => {
+            format!("applied {objects} object changes ({commands} commands) as revision {revision}")
+        }
+        (Lang::Ja, _) => format!(
+            "{objects} 件のオブジェクト変更（{commands} コマンド）をリビジョン {revision} として適用しました"
+        ),
     }
 }

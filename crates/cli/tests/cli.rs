@@ -625,6 +625,20 @@ fn the_cli_drives_every_operation_against_a_real_server() {
             .contains("viewer")
     );
 
+    // Configuration as code: the export is a document that plans no change (the round trips
+    // are in config_as_code.rs).
+    let exported = cli.ok(&[
+        "export",
+        "--out",
+        &files.join("acme.yaml").display().to_string(),
+    ]);
+    assert!(exported.is_empty(), "{exported}");
+    let unchanged = cli.ok(&["plan", &files.join("acme.yaml").display().to_string()]);
+    assert!(
+        unchanged.contains("no object is added, changed or removed"),
+        "{unchanged}"
+    );
+
     // Listings follow next_cursor over every page (100 a page by default).
     let many: Vec<Value> = (0..101)
         .map(|i| serde_json::json!({"method": "POST", "path": "/users", "body": {"username": format!("u{i:03}")}}))

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod command;
+pub mod document;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -324,6 +324,88 @@ pub fn replay_error(e: &crate::engine::ReplayError, lang: Lang) -> String {
     }
 }
 
+/// A kind of object of a configuration document, as a reader names it.
+pub fn change_kind(k: crate::document::ChangeKind, lang: Lang) -> &'static str {
+    use crate::document::ChangeKind::*;
+    match (lang, k) {
+        (Lang::En, Policy) => "policy",
+        (Lang::En, Catalog) => "catalog",
+        (Lang::En, Node) => "node",
+        (Lang::En, Resource) => "resource",
+        (Lang::En, User) => "user",
+        (Lang::En, ServiceAccount) => "service account",
+        (Lang::En, Group) => "group",
+        (Lang::En, Member) => "member",
+        (Lang::En, Role) => "role",
+        (Lang::En, Binding) => "binding",
+        (Lang::En, Guardrail) => "guardrail",
+        (Lang::Ja, Policy) => "ポリシー",
+        (Lang::Ja, Catalog) => "カタログ",
+        (Lang::Ja, Node) => "ノード",
+        (Lang::Ja, Resource) => "リソース",
+        (Lang::Ja, User) => "ユーザー",
+        (Lang::Ja, ServiceAccount) => "サービスアカウント",
+        (Lang::Ja, Group) => "グループ",
+        (Lang::Ja, Member) => "メンバー",
+        (Lang::Ja, Role) => "ロール",
+        (Lang::Ja, Binding) => "バインディング",
+        (Lang::Ja, Guardrail) => "ガードレール",
+    }
+}
+
+/// What a document does to an object, as a verb.
+pub fn change_op(op: crate::document::Op, lang: Lang) -> &'static str {
+    use crate::document::Op::*;
+    match (lang, op) {
+        (Lang::En, Add) => "add",
+        (Lang::En, Change) => "change",
+        (Lang::En, Remove) => "remove",
+        (Lang::Ja, Add) => "追加",
+        (Lang::Ja, Change) => "変更",
+        (Lang::Ja, Remove) => "削除",
+    }
+}
+
+/// A command of a document's plan that was refused, said of the object it came from.
+pub fn document_step(change: &crate::document::Change, detail: &str, lang: Lang) -> String {
+    let (kind, op) = (change_kind(change.kind, lang), change_op(change.op, lang));
+    match lang {
+        Lang::En => format!("{kind} `{}` ({op}): {detail}", change.object),
+        Lang::Ja => format!("{kind} `{}`（{op}）: {detail}", change.object),
+    }
+}
+
+/// Why a configuration document cannot be taken: where, what, and the problem.
+pub fn document_error(e: &crate::document::DocumentError, lang: Lang) -> String {
+    use crate::document::Problem::*;
+    let en = lang == Lang::En;
+    let problem = match (&e.problem, en) {
+        (Format(v), true) => format!("format version {v} is not read by this Canopy (it reads 1)"),
+        (Format(v), false) => format!("形式バージョン {v} はこの Canopy では読めません（読めるのは 1）"),
+        (BadPath, true) => "is not a path that starts with the document's `org`".into(),
+        (BadPath, false) => "ドキュメントの `org` で始まるパスではありません".into(),
+        (BadPrincipal, true) => "is not `user:NAME`, `sa:NAME` or `group:NAME`".into(),
+        (BadPrincipal, false) => "`user:NAME`、`sa:NAME`、`group:NAME` のいずれでもありません".into(),
+        (Duplicate, true) => "appears twice".into(),
+        (Duplicate, false) => "が二度現れます".into(),
+        (Unknown(field), true) => format!("names a {field} that the document does not hold"),
+        (Unknown(field), false) => format!("ドキュメントにない {field} を参照しています"),
+        (BadParent, true) => "is inside a project (projects hold resources only)".into(),
+        (BadParent, false) => "プロジェクトの中にあります（プロジェクトはリソースのみを持てます）".into(),
+        (LinkNotProject, true) => "is a link to something that is not a project of the document".into(),
+        (LinkNotProject, false) => "ドキュメントのプロジェクトではないものへのリンクです".into(),
+        (SystemRoleName, true) => "is the name of a system role".into(),
+        (SystemRoleName, false) => "はシステムロールの名前です".into(),
+        (RemovesCaller, true) => {
+            "is you: the document would delete the user applying it (add it to the document, or apply as another administrator)".into()
+        }
+        (RemovesCaller, false) => {
+            "はあなた自身です: このドキュメントは適用するユーザーを削除します（ドキュメントに追加するか、別の管理者で適用してください）".into()
+        }
+    };
+    format!("{}: `{}` {problem}", e.at, e.object)
+}
+
 /// One line describing a fix proposed by `explain`.
 pub fn fix(f: &crate::engine::Fix, lang: Lang) -> String {
     use crate::engine::Fix::*;

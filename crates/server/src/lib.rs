@@ -174,6 +174,17 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// connection is closed after the answer.
 const MAX_DISCARDED: usize = 64 * 1024 * 1024;
 
+/// The largest body a path takes: [`MAX_BODY`], except `plan` and `apply`, which may carry a
+/// whole organisation's document ([`routes::plans::MAX_DOCUMENT_BODY`]; with `commands` they
+/// refuse more than [`MAX_BODY`] themselves).
+fn max_body(path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "v1", "orgs", _, "plan" | "apply"] => routes::plans::MAX_DOCUMENT_BODY,
+        _ => MAX_BODY,
+    }
+}
+
 /// A body whose declared length is over [`MAX_BODY`] is read and discarded, then refused with
 /// 413 `payload-too-large` (DESIGN §4). Bodies without a declared length are cut at the limit by
 /// the extractors.
@@ -183,7 +194,7 @@ async fn too_large(req: Request, next: Next) -> Response {
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_none_or(|n| n <= MAX_BODY) {
+    if declared.is_none_or(|n| n <= max_body(req.uri().path())) {
         return next.run(req).await;
     }
     let lang = messages::lang_of(

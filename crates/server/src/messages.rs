@@ -543,3 +543,19 @@ pub fn bad_passkey_name(max: usize, lang: Lang) -> String {
         Lang::Ja => format!("`name` は制御文字を含まない 1〜{max} 文字にしてください"),
     }
 }
+
+/// `plan` or `apply` with both or neither of `commands` and `document`.
+pub fn commands_or_document(lang: Lang) -> String {
+    match lang {
+        Lang::En => "send either `commands` or `document`, not both and not neither".into(),
+        Lang::Ja => "`commands` と `document` のどちらか一方だけを送ってください".into(),
+    }
+}
+
+/// A document that does not have the shape of one.
+pub fn bad_document(detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("the document is not valid: {detail}"),
+        Lang::Ja => format!("ドキュメントが正しくありません: {detail}"),
+    }
+}

@@ -108,10 +108,20 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(decisions::access))
         .routes(routes!(decisions::who))
         .routes(routes!(decisions::effective))
-        .routes(routes!(plans::plan))
-        .routes(routes!(plans::apply))
+        .routes(large(routes!(plans::plan)))
+        .routes(large(routes!(plans::apply)))
+        .routes(routes!(plans::export))
         .routes(routes!(audit::query))
         .routes(routes!(watch::watch))
+}
+
+/// A route that takes a whole organisation's document: its body may be up to
+/// [`plans::MAX_DOCUMENT_BODY`] (the route-level limit overrides the router's 1 MiB).
+fn large(
+    (schemas, paths, router): utoipa_axum::router::UtoipaMethodRouter<App>,
+) -> utoipa_axum::router::UtoipaMethodRouter<App> {
+    let limit = axum::extract::DefaultBodyLimit::max(plans::MAX_DOCUMENT_BODY);
+    (schemas, paths, router.layer(limit))
 }
 
 /// Routes that need no credentials.

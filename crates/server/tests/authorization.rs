@@ -245,6 +245,8 @@ fn rows(f: &Fixture, passkey: &str) -> Vec<Row> {
         r("plan", "out", "POST", "plan", planned_folder("acme"), WRITE_OUT),
         r("apply", "in", "POST", "apply", planned_folder("acme/eng"), WRITE_IN),
         r("apply", "out", "POST", "apply", planned_folder("acme"), WRITE_OUT),
+        // The export reads the whole organisation: every `iam` read at the root.
+        r("export_org", "", "GET", "export", None, READ_OUT),
         // The audit log and the change stream: organisation-wide.
         r("audit", "", "GET", "audit", None, READ_OUT),
         r("audit", "filtered", "GET", format!("audit?target={}&until=2999-01-01T00:00:00Z", seg(vm1)), None, READ_OUT),

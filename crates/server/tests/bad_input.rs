@@ -220,6 +220,20 @@ fn cases(f: &Fixture) -> Vec<Case> {
         case("a dry run that is no boolean", "POST", "groups?dry_run=perhaps", Body::Json(json!({"name": "g"})), WRONG_TYPE),
         case("a watch revision that is no number", "GET", "watch?after_revision=soon", Body::None, WRONG_TYPE),
         case("an access question without its action", "GET", "principals/user:viewer/access", Body::None, WRONG_TYPE),
+        // Plan and apply take commands or a document (configuration as code), not both.
+        case("both commands and a document", "POST", "plan",
+            Body::Json(json!({"commands": [], "document": {"canopy": 1, "org": "acme"}})), WRONG_TYPE),
+        case("neither commands nor a document", "POST", "apply", Body::Json(json!({})), WRONG_TYPE),
+        case("a document with an unknown field", "POST", "plan",
+            Body::Json(json!({"document": {"canopy": 1, "org": "acme", "colour": "red"}})), UNKNOWN_FIELD),
+        case("a document of another format", "POST", "apply",
+            Body::Json(json!({"document": {"canopy": 2, "org": "acme"}})), (422, "invalid-field")),
+        case("a document naming an unknown role", "POST", "apply", Body::Json(json!({"document": {
+            "canopy": 1, "org": "acme", "users": [{"username": "org-admin"}],
+            "bindings": [{"subject": "user:org-admin", "role": "ghost", "scope": "acme"}]}})), UNKNOWN_REFERENCE),
+        // The document routes take large bodies; commands keep DESIGN §4's 1 MiB.
+        case("2 MiB of commands", "POST", "apply", Body::Json(json!({"commands": [{"method": "POST",
+            "path": "/groups", "body": {"name": "x".repeat(2 * 1024 * 1024)}}]})), (413, "payload-too-large")),
         // Limits.
         case("a batch over 10,000 checks", "POST", "check/batch", too_many_checks(), (422, "invalid-field")),
     ];

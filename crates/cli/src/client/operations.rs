@@ -82,6 +82,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("who", "who"),
     ("effective", "effective"),
     ("plan", "plan"),
+    ("export_org", "export"),
     ("apply", "apply"),
     ("audit", "audit query"),
     ("watch", "watch"),

@@ -1,5 +1,6 @@
-//! Plan and apply: a YAML or JSON file of requests (`{commands: [{method, path, body?}]}`),
-//! shown as the access diff it would make, or applied as one change.
+//! Plan and apply: a document (`canopy: 1`, as `canopy export` writes it) or a YAML or JSON file
+//! of requests (`{commands: [{method, path, body?}]}`), shown as what it would change, or
+//! applied as one change.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +11,14 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use super::http::Query;
-use super::{Change, Conn, Ctx, Error, Paging, input, output};
+use super::{Change, Conn, Ctx, Error, Paging, documents, input, output};
 use crate::messages;
 
 /// `canopy plan FILE`.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// A YAML or JSON file: `{commands: [{method, path, body?}]}` or the list itself.
+    /// A document (`canopy export`), or a YAML or JSON file of commands:
+    /// `{commands: [{method, path, body?}]}` or the list itself.
     file: PathBuf,
     #[command(flatten)]
     paging: Paging,
@@ -27,7 +29,8 @@ pub struct PlanArgs {
 /// `canopy apply FILE`.
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
-    /// A YAML or JSON file: `{commands: [{method, path, body?}]}` or the list itself.
+    /// A document (`canopy export`), or a YAML or JSON file of commands:
+    /// `{commands: [{method, path, body?}]}` or the list itself.
     file: PathBuf,
     /// Refuse unless the organisation is still at this revision (e.g. the plan's).
     #[arg(long)]
@@ -52,6 +55,23 @@ fn commands(ctx: &Ctx, file: &std::path::Path) -> Result<(Value, Option<String>)
     Ok((commands, org))
 }
 
+/// For a document: the URL of `rest` for its organisation (`--org` or `CANOPY_ORG` if given,
+/// else the document's own) and the body. `None` for a file of commands.
+fn document(
+    ctx: &Ctx,
+    file: &std::path::Path,
+    conn: &Conn,
+    rest: &str,
+) -> Result<Option<(String, Value)>, Error> {
+    if !documents::is_document(file, ctx.lang)? {
+        return Ok(None);
+    }
+    let doc = documents::read_checked(file, ctx.lang)?;
+    let org = conn.org.clone().unwrap_or_else(|| doc.org.to_string());
+    let url = ctx.url(&[&format!("{org}/")], rest)?;
+    Ok(Some((url, json!({ "document": doc }))))
+}
+
 /// The organisation of a file's commands as a reference `resolve` understands (`ORG/`).
 fn org_ref(org: &Option<String>) -> String {
     org.as_ref().map(|o| format!("{o}/")).unwrap_or_default()
@@ -59,9 +79,14 @@ fn org_ref(org: &Option<String>) -> String {
 
 /// `canopy plan`: who would gain and lose what (every page of the diff, unless paged).
 pub async fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitCode, Error> {
-    let (commands, org) = commands(ctx, &args.file)?;
-    let url = ctx.url(&[&org_ref(&org)], "/plan")?;
-    let body = json!({ "commands": commands });
+    let (url, body, document) = match document(ctx, &args.file, &args.conn, "/plan")? {
+        Some((url, body)) => (url, body, true),
+        None => {
+            let (commands, org) = commands(ctx, &args.file)?;
+            let url = ctx.url(&[&org_ref(&org)], "/plan")?;
+            (url, json!({ "commands": commands }), false)
+        }
+    };
     let merge = ["/diff/gained", "/diff/lost"];
     let v = ctx
         .api
@@ -79,6 +104,13 @@ pub async fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitCode, Error> {
     } else {
         let plan: PlanResponse = serde_json::from_value(v.clone())?;
         out!("{}", messages::plan(plan.revision, ctx.lang));
+        if document {
+            let changes: Vec<canopy_core::document::Change> =
+                serde_json::from_value(v["changes"].clone())?;
+            out!("{}", messages::objects_heading(plan.revision, ctx.lang));
+            documents::print_changes(&changes, ctx.lang);
+            out!("{}", messages::access_heading(ctx.lang));
+        }
         output::diff(&plan.diff, ctx.lang);
         output::next_cursor(&v, ctx.lang);
     }
@@ -87,6 +119,26 @@ pub async fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitCode, Error> {
 
 /// `canopy apply`: all the commands as one change, or (`--dry-run`) its diff.
 pub async fn apply(ctx: &Ctx, args: ApplyArgs) -> Result<ExitCode, Error> {
+    if let Some((url, mut body)) = document(ctx, &args.file, &args.conn, "/apply")? {
+        if let Some(r) = args.expected_revision {
+            body["expected_revision"] = json!(r);
+        }
+        let mut query = Query::new();
+        query.flag("dry_run", args.change.dry_run);
+        let v = ctx.api.send("POST", &url, &query, Some(&body)).await?;
+        if ctx.json {
+            output::json(&v);
+        } else if v["dry_run"] == Value::Bool(true) {
+            output::dry_run(&v, ctx.lang);
+        } else {
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            out!(
+                "{}",
+                messages::applied(n("objects"), n("commands"), n("revision"), ctx.lang)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (commands, org) = commands(ctx, &args.file)?;
     let url = ctx.url(&[&org_ref(&org)], "/apply")?;
     let mut body = json!({ "commands": commands });
