@@ -1370,3 +1370,51 @@ async fn postgres_followers_survive_a_lost_notification_connection() {
     }
     assert_eq!(n, 2);
 }
+
+/// The jobs lease is held by one replica at a time; it passes to another when its holder gives
+/// it up or loses its connection, and the holder can tell it lost it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_jobs_lease_is_held_by_one_replica_at_a_time() {
+    let f = postgres().await;
+    f.store.migrate().await.unwrap();
+    let other = Store::open(&f.location).await.unwrap();
+
+    let mut first = f
+        .store
+        .try_jobs_lease()
+        .await
+        .unwrap()
+        .expect("a free lease");
+    assert!(first.still_held().await);
+    assert!(other.try_jobs_lease().await.unwrap().is_none());
+    assert!(
+        f.store.try_jobs_lease().await.unwrap().is_none(),
+        "not twice in one process"
+    );
+
+    first.release().await;
+    let mut second = other.try_jobs_lease().await.unwrap().expect("released");
+    assert!(f.store.try_jobs_lease().await.unwrap().is_none());
+
+    // The holder's connection is cut (a network failure, an administrator's kill): the lock goes
+    // with its session, the holder sees it, and the other replica takes over.
+    let pool = pool_of(&f).await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cut, 1);
+    assert!(!second.still_held().await);
+    assert!(f.store.try_jobs_lease().await.unwrap().is_some());
+}
+
+/// On SQLite the process that holds the data directory is the only one: the lease is its.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_jobs_lease_is_the_process_s() {
+    let f = sqlite().await;
+    let mut lease = f.store.try_jobs_lease().await.unwrap().expect("always");
+    assert!(lease.still_held().await);
+}
