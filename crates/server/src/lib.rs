@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod credentials;
+pub mod jobs;
 pub mod local;
 pub mod messages;
 pub mod notify;
