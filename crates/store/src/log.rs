@@ -23,6 +23,8 @@ pub struct WriteTx<'s> {
     chains: HashMap<String, ChainHead>,
     /// The audit key, once an event is appended: the anchors are signed with it at commit.
     anchor_key: Option<AuditKey>,
+    /// Credentials set or removed at the head revision so far (their order in `credential_log`).
+    credential_ops: u64,
 }
 
 /// Where an audit chain stands inside a write transaction.
@@ -74,6 +76,7 @@ impl Store {
             head: head as u64,
             chains: HashMap::new(),
             anchor_key: None,
+            credential_ops: 0,
         })
     }
 
@@ -209,6 +212,7 @@ impl WriteTx<'_> {
             .execute(&mut *self.tx)
             .await?;
         self.head = change.revision;
+        self.credential_ops = 0;
         Ok(())
     }
 
@@ -230,7 +234,8 @@ impl WriteTx<'_> {
         .bind(secret)
         .execute(&mut *self.tx)
         .await?;
-        Ok(())
+        self.log_credential(org, principal, kind, Some(secret))
+            .await
     }
 
     /// The principals holding a secret of the given kind (a passkey's credential ID is held by
@@ -246,11 +251,41 @@ impl WriteTx<'_> {
 
     /// Removes a principal's secret of the given kind.
     pub async fn delete_secret(&mut self, principal: &str, kind: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM credentials WHERE principal_id = $1 AND kind = $2")
-            .bind(principal)
-            .bind(kind)
-            .execute(&mut *self.tx)
-            .await?;
+        let org: Option<String> = sqlx::query_scalar(
+            "DELETE FROM credentials WHERE principal_id = $1 AND kind = $2 RETURNING org_id",
+        )
+        .bind(principal)
+        .bind(kind)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match org {
+            Some(org) => self.log_credential(&org, principal, kind, None).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records a credential set or removed at the head revision in `credential_log`, for the
+    /// archive (point-in-time restore brings secrets to a revision from it).
+    async fn log_credential(
+        &mut self,
+        org: &str,
+        principal: &str,
+        kind: &str,
+        secret: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.credential_ops += 1;
+        sqlx::query(
+            "INSERT INTO credential_log (revision, seq, org_id, principal_id, kind, secret) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.head as i64)
+        .bind(self.credential_ops as i64)
+        .bind(org)
+        .bind(principal)
+        .bind(kind)
+        .bind(secret)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
