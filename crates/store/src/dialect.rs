@@ -77,6 +77,16 @@ impl Dialect {
         }
     }
 
+    /// Run first in a backup's read transaction, so that every table is read at one snapshot.
+    /// SQLite's deferred transaction already reads one snapshot of the WAL from its first
+    /// `SELECT` to its end.
+    pub(crate) fn snapshot(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        }
+    }
+
     /// Tells the other replicas that the log grew (delivered when the transaction commits).
     pub(crate) fn notify_changes(self) -> Option<&'static str> {
         match self {

@@ -10,6 +10,7 @@
 //! - [`verify`](Store::verify): the stored invariants, the log replayed, the audit chains.
 
 mod audit;
+pub mod backup;
 mod ceremonies;
 mod clock;
 mod devices;
@@ -33,6 +34,7 @@ use sqlx::any::AnyPoolOptions;
 pub use audit::{
     AuditEvent, AuditKey, AuditQuery, ChainProblem, Outcome, SealedEvent, check_exported,
 };
+pub use backup::{BackupError, BackupReport, RestoreReport, VerifyReport, verify_backup};
 pub use ceremonies::{Challenge, PASSKEY_KIND_PREFIX, Taken};
 pub use clock::SystemClock;
 pub use devices::DEVICE_LIFETIME_MS;

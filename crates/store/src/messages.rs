@@ -210,3 +210,288 @@ pub fn anchor_problem(p: &crate::verify::AnchorProblem, lang: Lang) -> String {
         }
     }
 }
+
+/// The message of a backup error: what is wrong, and where.
+pub fn backup_error(e: &crate::backup::BackupError, lang: Lang) -> String {
+    use crate::backup::BackupError::*;
+    match (lang, e) {
+        (_, Store(e)) => store_error(e, lang),
+        (_, Io { path, detail }) => format!("{path}: {detail}"),
+        (Lang::En, NotABackup { path }) => format!("{path} is not a canopy backup"),
+        (Lang::Ja, NotABackup { path }) => format!("{path} は canopy のバックアップではありません"),
+        (Lang::En, UnknownFormat { found }) => {
+            format!("a backup of an unknown format ({found:?}): run a newer canopy")
+        }
+        (Lang::Ja, UnknownFormat { found }) => {
+            format!("未知の形式のバックアップです（{found:?}）。新しい canopy を使ってください")
+        }
+        (Lang::En, Unsupported { detail }) => format!("this canopy cannot restore it: {detail}"),
+        (Lang::Ja, Unsupported { detail }) => {
+            format!("この canopy では復元できません: {detail}")
+        }
+        (Lang::En, Decompress { offset, detail }) => format!(
+            "backup is corrupt: decompression failed near byte {offset} of the file ({detail})"
+        ),
+        (Lang::Ja, Decompress { offset, detail }) => format!(
+            "バックアップが壊れています: ファイルの {offset} バイト付近で展開に失敗しました（{detail}）"
+        ),
+        (Lang::En, Truncated { line }) => {
+            format!("backup is corrupt: it ends at line {line}, before its trailer (truncated)")
+        }
+        (Lang::Ja, Truncated { line }) => format!(
+            "バックアップが壊れています: 末尾の検査行より前、{line} 行目で終わっています（途中で切れています）"
+        ),
+        (Lang::En, Malformed { line, detail }) => {
+            format!("backup is corrupt: line {line}: {detail}")
+        }
+        (Lang::Ja, Malformed { line, detail }) => {
+            format!("バックアップが壊れています: {line} 行目: {detail}")
+        }
+        (Lang::En, SectionDiffers { section, from, to }) => format!(
+            "backup is corrupt: section {section:?} checksum differs (lines {from} to {to})"
+        ),
+        (Lang::Ja, SectionDiffers { section, from, to }) => format!(
+            "バックアップが壊れています: セクション {section:?} のチェックサムが一致しません（{from} 行目から {to} 行目）"
+        ),
+        (Lang::En, TrailerDiffers { line }) => {
+            format!("backup is corrupt: the checksum of the whole file (line {line}) differs")
+        }
+        (Lang::Ja, TrailerDiffers { line }) => format!(
+            "バックアップが壊れています: ファイル全体のチェックサム（{line} 行目）が一致しません"
+        ),
+        (Lang::En, TargetNotEmpty { table }) => {
+            format!("the target store is not empty ({table} has rows): restore into an empty store")
+        }
+        (Lang::Ja, TargetNotEmpty { table }) => format!(
+            "復元先のストアが空ではありません（{table} に行があります）。空のストアに復元してください"
+        ),
+        (Lang::En, NoSuchOrg { org }) => format!("the backup holds no organisation `{org}`"),
+        (Lang::Ja, NoSuchOrg { org }) => format!("バックアップに組織 `{org}` はありません"),
+        (Lang::En, CopyRefused { detail }) => format!("cannot restore the copy: {detail}"),
+        (Lang::Ja, CopyRefused { detail }) => format!("複製を復元できません: {detail}"),
+        (Lang::En, Internal { detail }) => format!("the backup failed: {detail}"),
+        (Lang::Ja, Internal { detail }) => format!("バックアップに失敗しました: {detail}"),
+    }
+}
+
+/// What the restore test found wrong, one line.
+pub fn backup_problem(p: &crate::backup::VerifyProblem, lang: Lang) -> String {
+    use crate::backup::VerifyProblem::*;
+    let answer = |a: &crate::backup::sample::Answer| {
+        let verdict = match (lang, a.allowed) {
+            (Lang::En, true) => "allowed",
+            (Lang::En, false) => "denied",
+            (Lang::Ja, true) => "許可",
+            (Lang::Ja, false) => "拒否",
+        };
+        format!("{verdict} (revision {})", a.revision)
+    };
+    match (lang, p) {
+        (_, File(e)) => backup_error(e, lang),
+        (
+            Lang::En,
+            RowCount {
+                table,
+                backup,
+                restored,
+            },
+        ) => {
+            format!("table {table}: the backup holds {backup} rows, {restored} were restored")
+        }
+        (
+            Lang::Ja,
+            RowCount {
+                table,
+                backup,
+                restored,
+            },
+        ) => format!(
+            "テーブル {table}: バックアップには {backup} 行ありますが、復元されたのは {restored} 行です"
+        ),
+        (_, Store(p)) => verify_problem(p, lang),
+        (
+            Lang::En,
+            ChainEnd {
+                chain,
+                anchored,
+                last,
+            },
+        ) => format!(
+            "audit chain {chain} ends at event {} but the backup's header anchors it at event {anchored}",
+            last.unwrap_or(0)
+        ),
+        (
+            Lang::Ja,
+            ChainEnd {
+                chain,
+                anchored,
+                last,
+            },
+        ) => format!(
+            "監査チェーン {chain} はイベント {} で終わっていますが、バックアップのヘッダーのアンカーはイベント {anchored} です",
+            last.unwrap_or(0)
+        ),
+        (Lang::En, AnchorRow { chain }) => format!(
+            "audit chain {chain}: the restored anchor is not the one the backup's header records"
+        ),
+        (Lang::Ja, AnchorRow { chain }) => format!(
+            "監査チェーン {chain}: 復元されたアンカーがバックアップのヘッダーの記録と異なります"
+        ),
+        (Lang::En, StateDigest { recorded, restored }) => {
+            format!("the restored state's digest {restored} differs from the recorded {recorded}")
+        }
+        (Lang::Ja, StateDigest { recorded, restored }) => {
+            format!("復元した状態のダイジェスト {restored} が記録された {recorded} と異なります")
+        }
+        (
+            Lang::En,
+            Decision {
+                line,
+                question,
+                recorded,
+                now,
+            },
+        ) => format!(
+            "decision at line {line} differs: {question} was {}, is now {}",
+            answer(recorded),
+            now.as_ref()
+                .map_or_else(|e| format!("an error ({e})"), answer)
+        ),
+        (
+            Lang::Ja,
+            Decision {
+                line,
+                question,
+                recorded,
+                now,
+            },
+        ) => format!(
+            "{line} 行目の判定が異なります: {question} は {} でしたが、現在は {} です",
+            answer(recorded),
+            now.as_ref()
+                .map_or_else(|e| format!("エラー（{e}）"), answer)
+        ),
+        (Lang::En, BadDecision { line }) => {
+            format!("backup is corrupt: line {line} of the decisions is not a question")
+        }
+        (Lang::Ja, BadDecision { line }) => {
+            format!("バックアップが壊れています: 判定の {line} 行目が質問の形をしていません")
+        }
+        (Lang::En, TooFewDecisions { found, wanted }) => {
+            format!("the backup records {found} decisions, fewer than {wanted}")
+        }
+        (Lang::Ja, TooFewDecisions { found, wanted }) => {
+            format!("バックアップに記録された判定は {found} 件で、{wanted} 件に足りません")
+        }
+    }
+}
+
+/// The report of the restore test: one line per check (each check's problems in its place),
+/// and a last line that says whether the backup passed.
+pub fn backup_report(r: &crate::backup::VerifyReport, lang: Lang) -> Vec<String> {
+    use crate::backup::VerifyProblem as P;
+    let mut lines = Vec::new();
+    let of = |keep: &dyn Fn(&P) -> bool| -> Vec<String> {
+        r.problems
+            .iter()
+            .filter(|p| keep(p))
+            .map(|p| backup_problem(p, lang))
+            .collect()
+    };
+    let mut check = |ok: String, problems: Vec<String>| match problems.is_empty() {
+        true => lines.push(format!("ok    {ok}")),
+        false => lines.extend(problems.into_iter().map(|p| format!("FAIL  {p}"))),
+    };
+    let file = of(&|p| matches!(p, P::File(_)));
+    let broken = !file.is_empty();
+    let rows: u64 = r
+        .sections
+        .iter()
+        .filter(|s| s.name != "decisions")
+        .map(|s| s.rows)
+        .sum();
+    let sections = r.sections.len();
+    check(
+        match lang {
+            Lang::En => format!("checksums: {sections} sections, {rows} rows, the whole file"),
+            Lang::Ja => format!("チェックサム: {sections} セクション、{rows} 行、ファイル全体"),
+        },
+        file,
+    );
+    if !broken {
+        let restored = r.restored_rows;
+        check(
+            match lang {
+                Lang::En => format!(
+                    "restore: {restored} rows into a scratch SQLite store, as many as the backup holds"
+                ),
+                Lang::Ja => {
+                    format!("復元: 一時的な SQLite ストアに {restored} 行、バックアップと同数")
+                }
+            },
+            of(&|p| matches!(p, P::RowCount { .. })),
+        );
+        let (head, changes, orgs, events) = r.store.as_ref().map_or((0, 0, 0, 0), |s| {
+            (s.head, s.changes, s.orgs, s.audit_events)
+        });
+        check(
+            match lang {
+                Lang::En => format!(
+                    "verify: revision {head}, {changes} changes replayed, {orgs} organisations, {events} audit events with their HMACs and anchors"
+                ),
+                Lang::Ja => format!(
+                    "検証: リビジョン {head}、変更 {changes} 件を再生、組織 {orgs} 件、監査イベント {events} 件（HMAC とアンカーを含む）"
+                ),
+            },
+            of(&|p| matches!(p, P::Store(_))),
+        );
+        let anchors = r.anchors;
+        check(
+            match lang {
+                Lang::En => format!(
+                    "anchors: {anchors} audit chains end where the backup's header anchors them"
+                ),
+                Lang::Ja => format!(
+                    "アンカー: 監査チェーン {anchors} 本がバックアップのヘッダーのアンカーで終わっています"
+                ),
+            },
+            of(&|p| matches!(p, P::ChainEnd { .. } | P::AnchorRow { .. })),
+        );
+        check(
+            match lang {
+                Lang::En => "state: the restored state has the recorded digest".to_string(),
+                Lang::Ja => "状態: 復元した状態のダイジェストが記録と一致します".to_string(),
+            },
+            of(&|p| matches!(p, P::StateDigest { .. })),
+        );
+        let (n, allowed) = (r.decisions, r.allowed);
+        let at = r
+            .header
+            .as_ref()
+            .map_or(String::new(), |h| h.created.clone());
+        check(
+            match lang {
+                Lang::En => format!(
+                    "decisions: {n} sampled decisions identical at {at} ({allowed} allowed)"
+                ),
+                Lang::Ja => {
+                    format!("判定: 抽出した {n} 件の判定が {at} 時点で一致（許可 {allowed} 件）")
+                }
+            },
+            of(&|p| {
+                matches!(
+                    p,
+                    P::Decision { .. } | P::BadDecision { .. } | P::TooFewDecisions { .. }
+                )
+            }),
+        );
+    }
+    let problems = r.problems.len();
+    lines.push(match (lang, problems) {
+        (Lang::En, 0) => "the backup restores and proves itself".into(),
+        (Lang::Ja, 0) => "バックアップは復元でき、内容が証明されました".into(),
+        (Lang::En, n) => format!("the backup FAILED the restore test: {n} problems"),
+        (Lang::Ja, n) => format!("バックアップは復元テストに失敗しました: 問題 {n} 件"),
+    });
+    lines
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use canopy_core::OrgEngine;
-use canopy_core::installation::{InstanceAdmin, InstanceWrite};
+use canopy_core::installation::{Installation, InstanceAdmin, InstanceWrite};
 use canopy_core::model::{Object, ObjectKey, OrgModel, Write};
 use sqlx::{Any, Row, Transaction};
 
@@ -272,6 +272,99 @@ fn parse_page(org: &str, text: &str) -> Result<Vec<Object>, StoreError> {
         .collect()
 }
 
+/// Indexes objects of one key range, in key order; nodes are gathered in `nodes`, to be indexed
+/// parents first ([`load_nodes`]) once the range is read.
+fn load_objects(
+    engine: &mut OrgEngine,
+    objects: impl IntoIterator<Item = Object>,
+    nodes: &mut BTreeMap<canopy_core::ids::NodeId, canopy_core::model::Node>,
+) -> Result<(), StoreError> {
+    for obj in objects {
+        match obj {
+            Object::Node(n) => {
+                nodes.insert(n.id.clone(), n);
+            }
+            obj => engine
+                .load_write(&Write::Put(obj))
+                .map_err(StoreError::corrupt)?,
+        }
+    }
+    Ok(())
+}
+
+/// Indexes the gathered nodes, parents first.
+fn load_nodes(
+    engine: &mut OrgEngine,
+    nodes: &BTreeMap<canopy_core::ids::NodeId, canopy_core::model::Node>,
+) -> Result<(), StoreError> {
+    let root = engine.model().org.id.clone();
+    for n in canopy_core::engine::nodes_parent_first(&root, nodes) {
+        engine
+            .load_write(&Write::Put(Object::Node(n.clone())))
+            .map_err(StoreError::corrupt)?;
+    }
+    Ok(())
+}
+
+/// One row of `objects`: organisation, key, kind, value.
+pub(crate) type ObjectRow = (String, String, String, String);
+
+/// The installation that rows of `objects` (in `(org_id, object_key)` order, as a backup reads
+/// them inside its snapshot) hold at revision `head`; `revisions`: each organisation's last
+/// change. The same ranges and order as loading from the tables.
+pub(crate) fn installation_of_rows(
+    head: u64,
+    rows: &[ObjectRow],
+    revisions: &BTreeMap<String, u64>,
+) -> Result<Installation, StoreError> {
+    let mut admins = Vec::new();
+    let mut engines = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let org = &rows[start].0;
+        let end = start + rows[start..].iter().take_while(|r| &r.0 == org).count();
+        let of_org = &rows[start..end];
+        start = end;
+        if org == INSTANCE {
+            for (_, _, kind, value) in of_org {
+                admins.push(parse(INSTANCE, kind, value)?);
+            }
+            continue;
+        }
+        let Some((_, _, _, value)) = of_org.iter().find(|r| r.1 == "org") else {
+            return Err(StoreError::corrupt(format!(
+                "objects of {org} but no such organisation"
+            )));
+        };
+        let model = OrgModel::new(parse(org, "org", value)?);
+        let revision = revisions.get(org).copied().unwrap_or(0);
+        let mut engine = OrgEngine::from_model(model, revision).map_err(StoreError::corrupt)?;
+        let mut loaded = 1;
+        for (lower, upper) in RANGES {
+            let mut nodes = BTreeMap::new();
+            let in_range = of_org
+                .iter()
+                .filter(|r| r.1.as_str() > lower && r.1.as_str() < upper);
+            let mut objects = Vec::new();
+            for (_, _, kind, value) in in_range {
+                objects.push(object_of(org, kind, value)?);
+            }
+            loaded += objects.len();
+            load_objects(&mut engine, objects, &mut nodes)?;
+            load_nodes(&mut engine, &nodes)?;
+        }
+        if loaded != of_org.len() {
+            return Err(StoreError::corrupt(format!(
+                "{org} has {} object rows, of which {} are not objects of an organisation",
+                of_org.len(),
+                of_org.len() - loaded.min(of_org.len())
+            )));
+        }
+        engines.push(engine);
+    }
+    Ok(Installation::from_engines(head, admins, engines))
+}
+
 impl Store {
     /// The instance administrators.
     pub(crate) async fn read_admins(&self) -> Result<Vec<InstanceAdmin>, StoreError> {
@@ -344,7 +437,6 @@ impl Store {
     async fn load_org(&self, org: &str, engine: &mut OrgEngine) -> Result<usize, StoreError> {
         let mut loaded = 0;
         for (lower, upper) in RANGES {
-            // Nodes are indexed parents first: gathered, then ordered.
             let mut nodes = BTreeMap::new();
             let mut next = tokio::spawn(page(self.clone(), org.into(), lower.into(), upper));
             loop {
@@ -354,23 +446,9 @@ impl Store {
                 };
                 next = tokio::spawn(page(self.clone(), org.into(), last, upper));
                 loaded += objects.len();
-                for obj in objects {
-                    match obj {
-                        Object::Node(n) => {
-                            nodes.insert(n.id.clone(), n);
-                        }
-                        obj => engine
-                            .load_write(&Write::Put(obj))
-                            .map_err(StoreError::corrupt)?,
-                    }
-                }
+                load_objects(engine, objects, &mut nodes)?;
             }
-            let root = engine.model().org.id.clone();
-            for n in canopy_core::engine::nodes_parent_first(&root, &nodes) {
-                engine
-                    .load_write(&Write::Put(Object::Node(n.clone())))
-                    .map_err(StoreError::corrupt)?;
-            }
+            load_nodes(engine, &nodes)?;
         }
         Ok(loaded)
     }

@@ -732,6 +732,18 @@ pub fn set_up(s: &Scenario) -> Result<(OrgEngine, ManualClock, Actor), String> {
         .map(|u| u.id.clone())
         .ok_or("no admin")?;
     let admin = Actor::subject(admin_id, RequestContext::default());
+    let commands = setup_commands(s)?;
+    for (i, c) in commands.iter().enumerate() {
+        engine
+            .execute(&admin, c, &clock)
+            .map_err(|e| format!("set-up command {i} ({}): {e}", c.name()))?;
+    }
+    Ok((engine, clock, admin))
+}
+
+/// The commands that set a scenario's organisation up (after its creation with its first
+/// administrator), in the order they apply: to build the same state elsewhere (a store).
+pub fn setup_commands(s: &Scenario) -> Result<Vec<Command>, String> {
     let mut commands = Vec::new();
     if !s.catalog.is_empty() {
         commands.push(Command::PutCatalog {
@@ -825,12 +837,7 @@ pub fn set_up(s: &Scenario) -> Result<(OrgEngine, ManualClock, Actor), String> {
             policy: Some(p.clone()),
         });
     }
-    for (i, c) in commands.iter().enumerate() {
-        engine
-            .execute(&admin, c, &clock)
-            .map_err(|e| format!("set-up command {i} ({}): {e}", c.name()))?;
-    }
-    Ok((engine, clock, admin))
+    Ok(commands)
 }
 
 fn tree_commands(
