@@ -10,6 +10,7 @@
 //! - [`Store::restore_org`]: one organisation of a backup beside the live ones, under another
 //!   name, as one change.
 
+mod archive;
 mod check;
 mod create;
 pub mod format;
@@ -17,6 +18,10 @@ mod restore;
 pub mod sample;
 pub mod tables;
 
+pub use archive::{
+    ArchivedUpTo, BACKUP_EXTENSION, CREDENTIAL_LOG, Point, PointReport, SEGMENT_EXTENSION, Segment,
+    archived_up_to, segments, snapshots,
+};
 pub use check::{VerifyProblem, VerifyReport, verify_backup};
 pub use create::BackupReport;
 pub use format::{Header, HeaderAnchor, SectionSum, Trailer};
@@ -59,6 +64,12 @@ pub enum BackupError {
     NoSuchOrg { org: String },
     /// `--as`: the name is refused or taken.
     CopyRefused { detail: String },
+    /// Point-in-time restore: no snapshot is old enough.
+    NoSnapshot { point: String },
+    /// Point-in-time restore: the archive does not reach the point.
+    BeyondArchive { point: String, reached: String },
+    /// Point-in-time restore: the archive has a hole.
+    ArchiveGap { file: String, detail: String },
     /// Writing the backup failed on the way (serialising, a task).
     Internal { detail: String },
 }

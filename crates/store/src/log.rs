@@ -142,7 +142,24 @@ fn change_of_row(row: &sqlx::any::AnyRow) -> Result<Change, StoreError> {
     })
 }
 
-impl WriteTx<'_> {
+impl<'s> WriteTx<'s> {
+    /// Goes on writing in a transaction opened by the store itself, at `head` (a restore:
+    /// the rows it wrote are its state).
+    pub(crate) fn resume(
+        tx: Transaction<'static, Any>,
+        store: &'s Store,
+        head: u64,
+    ) -> WriteTx<'s> {
+        WriteTx {
+            tx,
+            store,
+            head,
+            chains: HashMap::new(),
+            anchor_key: None,
+            credential_ops: 0,
+        }
+    }
+
     /// The head revision: the last change committed before this transaction (plus those appended
     /// in it).
     pub fn head(&self) -> u64 {

@@ -269,6 +269,24 @@ pub fn backup_error(e: &crate::backup::BackupError, lang: Lang) -> String {
         (Lang::Ja, NoSuchOrg { org }) => format!("バックアップに組織 `{org}` はありません"),
         (Lang::En, CopyRefused { detail }) => format!("cannot restore the copy: {detail}"),
         (Lang::Ja, CopyRefused { detail }) => format!("複製を復元できません: {detail}"),
+        (Lang::En, NoSnapshot { point }) => {
+            format!("no backup in the directory was taken at or before {point}")
+        }
+        (Lang::Ja, NoSnapshot { point }) => {
+            format!("{point} 以前に取得したバックアップがディレクトリにありません")
+        }
+        (Lang::En, BeyondArchive { point, reached }) => {
+            format!("the archived log reaches {reached} only, not {point}")
+        }
+        (Lang::Ja, BeyondArchive { point, reached }) => {
+            format!("アーカイブされたログは {reached} までで、{point} には届きません")
+        }
+        (Lang::En, ArchiveGap { file, detail }) => {
+            format!("the archived log has a gap before {file}: {detail}")
+        }
+        (Lang::Ja, ArchiveGap { file, detail }) => {
+            format!("アーカイブされたログの {file} の前に欠落があります: {detail}")
+        }
         (Lang::En, Internal { detail }) => format!("the backup failed: {detail}"),
         (Lang::Ja, Internal { detail }) => format!("バックアップに失敗しました: {detail}"),
     }

@@ -138,11 +138,32 @@ impl Store {
         &self,
         checked: &Checked,
     ) -> Result<RestoreReport, BackupError> {
+        let mut tx = self.begin_restore().await?;
+        let rows = self.insert_snapshot(&mut tx, checked).await?;
+        tx.commit().await?;
+        Ok(RestoreReport {
+            header: checked.header.clone(),
+            rows,
+        })
+    }
+
+    /// Migrates this store, refuses it unless empty, and opens the transaction a restore
+    /// writes in.
+    pub(crate) async fn begin_restore(&self) -> Result<Transaction<'static, Any>, BackupError> {
         self.migrate().await?;
         self.require_empty().await?;
         let mut tx = self.pool().begin().await?;
         // The migration's head row is replaced by the backup's.
         sqlx::query("DELETE FROM head").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// Writes a checked backup's rows in `tx`; the rows written per table.
+    pub(crate) async fn insert_snapshot(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        checked: &Checked,
+    ) -> Result<Vec<(String, u64)>, BackupError> {
         let (send, mut recv) = mpsc::channel(4);
         let path = checked.path.clone();
         let reader = tokio::task::spawn_blocking(move || stream_rows(&path, send));
@@ -153,14 +174,10 @@ impl Store {
                 Some((name, n)) if name == table.name => *n += batch.len() as u64,
                 _ => rows.push((table.name.into(), batch.len() as u64)),
             }
-            insert(&mut tx, table, &batch).await?;
+            insert(tx, table, &batch).await?;
         }
         reader.await??;
-        tx.commit().await?;
-        Ok(RestoreReport {
-            header: checked.header.clone(),
-            rows,
-        })
+        Ok(rows)
     }
 
     /// Refuses a store that holds anything: a restore never merges.
@@ -234,8 +251,8 @@ fn stream_rows(path: &Path, send: mpsc::Sender<Batch>) -> Result<(), BackupError
 }
 
 /// One multi-row INSERT.
-async fn insert(
-    tx: &mut Transaction<'static, Any>,
+pub(crate) async fn insert(
+    tx: &mut sqlx::AnyConnection,
     table: &Table,
     rows: &[Vec<Value>],
 ) -> Result<(), BackupError> {
@@ -244,6 +261,6 @@ async fn insert(
     for row in rows {
         q = table.bind(q, row);
     }
-    q.execute(&mut **tx).await?;
+    q.execute(&mut *tx).await?;
     Ok(())
 }

@@ -131,6 +131,8 @@ pub const EPHEMERAL: &[&str] = &[
     "webauthn_challenges",
     "pending_enrolments",
     "totp_steps",
+    // Not ephemeral, but not in a snapshot either: archived segments carry it (archive.rs).
+    "credential_log",
 ];
 
 /// The table of a section.
