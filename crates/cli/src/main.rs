@@ -251,6 +251,8 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
                 smtp,
                 clock: std::sync::Arc::new(canopy_store::SystemClock),
                 metrics_listen: metrics_listen.or(file.metrics_listen),
+                backups: file.backups.as_ref().map(|b| b.settings()).transpose()?,
+                jobs_tick: canopy_server::jobs::TICK,
             };
             canopy_server::serve(config, shutdown_signal(), |at| {
                 println!("{}", messages::listening(at.api, Lang::En));

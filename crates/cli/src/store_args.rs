@@ -59,6 +59,72 @@ pub struct ConfigFile {
     pub smtp: Option<SmtpFile>,
     /// `serve`: the WebAuthn relying party of passkeys.
     pub webauthn: Option<WebauthnFile>,
+    /// `serve`: scheduled backups, restore tests and log archiving.
+    pub backups: Option<BackupsFile>,
+}
+
+/// `backups:` in the configuration file (docs/operations.md, "Scheduled backups").
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsFile {
+    /// The backup directory.
+    pub dir: PathBuf,
+    /// A second, off-site directory each verified backup is copied to.
+    pub offsite_dir: Option<PathBuf>,
+    /// `HH:MM` (daily) or `sun HH:MM` (weekly); default `02:00`.
+    pub schedule: Option<String>,
+    /// When the newest (off-site) backup is restored again as a test, e.g. `sun 03:00`.
+    pub restore_test: Option<String>,
+    /// The offset from UTC of the schedules' times, e.g. `+09:00`; default `Z`.
+    pub utc_offset: Option<String>,
+    /// Days backups are kept (at least 1; default 90).
+    pub keep_days: Option<u32>,
+    /// Whether the change log is archived for point-in-time restore (default true).
+    pub archive: Option<bool>,
+    /// Days of the point-in-time window (default 10).
+    pub pitr_days: Option<u32>,
+}
+
+impl BackupsFile {
+    /// The server's settings; a value that cannot work is refused in one line.
+    pub fn settings(&self) -> Result<canopy_server::jobs::BackupSettings, String> {
+        use canopy_server::jobs::schedule::{Schedule, parse_offset};
+        let schedule = |key: &str, text: &str| {
+            Schedule::parse(text).ok_or_else(|| {
+                format!(
+                    "backups.{key}: `{text}` is not `HH:MM` or a weekday and `HH:MM` (`sun 03:00`)"
+                )
+            })
+        };
+        let offset = self.utc_offset.as_deref().unwrap_or("Z");
+        let utc_offset = parse_offset(offset).ok_or_else(|| {
+            format!("backups.utc_offset: `{offset}` is not `+HH:MM`, `-HH:MM` or `Z`")
+        })?;
+        let keep_days = self.keep_days.unwrap_or(90);
+        if keep_days == 0 {
+            return Err("backups.keep_days: at least 1".into());
+        }
+        let pitr_days = self.pitr_days.unwrap_or(10);
+        if pitr_days == 0 || pitr_days > keep_days {
+            return Err(format!(
+                "backups.pitr_days: from 1 to keep_days ({keep_days})"
+            ));
+        }
+        Ok(canopy_server::jobs::BackupSettings {
+            dir: self.dir.clone(),
+            offsite_dir: self.offsite_dir.clone(),
+            schedule: schedule("schedule", self.schedule.as_deref().unwrap_or("02:00"))?,
+            restore_test: self
+                .restore_test
+                .as_deref()
+                .map(|t| schedule("restore_test", t))
+                .transpose()?,
+            utc_offset,
+            keep_days,
+            archive: self.archive.unwrap_or(true),
+            pitr_days,
+        })
+    }
 }
 
 /// `webauthn:` in the configuration file.

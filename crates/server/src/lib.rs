@@ -58,6 +58,10 @@ pub struct Config {
     /// Where to serve `GET /metrics` to anyone, for a Prometheus scraper (none: only on
     /// `listen`, to instance administrators).
     pub metrics_listen: Option<SocketAddr>,
+    /// Scheduled backups, restore tests and log archiving (none: no backups are taken).
+    pub backups: Option<jobs::BackupSettings>,
+    /// How often the background jobs wake up: [`jobs::TICK`], shorter in tests.
+    pub jobs_tick: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -70,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("min_revision_wait", &self.min_revision_wait)
             .field("smtp", &self.smtp)
             .field("metrics_listen", &self.metrics_listen)
+            .field("backups", &self.backups)
             .finish_non_exhaustive()
     }
 }
@@ -416,6 +421,16 @@ pub async fn serve(
         telemetry: telemetry::Telemetry::new().map_err(ServerError::Invalid)?,
     });
     let upkeep = app.telemetry.spawn_upkeep();
+    let jobs = jobs::Jobs {
+        store: app.store.clone(),
+        writer: app.writer.clone(),
+        key: config.audit_key.clone(),
+        clock: app.clock.clone(),
+        telemetry: app.telemetry.clone(),
+        backups: config.backups.clone(),
+        tick: config.jobs_tick,
+    }
+    .spawn();
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let metrics = metrics_listener.map(|(listener, at)| {
         tracing::info!(addr = %at, "serving metrics");
@@ -436,6 +451,7 @@ pub async fn serve(
     .await
     .map_err(|e| ServerError::Io(e.to_string()));
     upkeep.abort();
+    jobs.abort();
     if let Some((task, _)) = metrics {
         task.abort();
     }

@@ -46,6 +46,19 @@ impl LocalServer {
         Self::start_at(data, admin, password, auth, Arc::new(SystemClock)).await
     }
 
+    /// A server on `clock` that takes scheduled backups as `backups` says; its jobs wake every
+    /// 200 ms.
+    pub async fn start_with_backups(
+        data: &Path,
+        admin: &str,
+        password: &str,
+        clock: Arc<dyn Clock + Send + Sync>,
+        backups: crate::jobs::BackupSettings,
+    ) -> Result<LocalServer, ServerError> {
+        let auth = crate::state::AuthSettings::default();
+        Self::start_configured(data, admin, password, auth, clock, Some(backups)).await
+    }
+
     /// As [`LocalServer::start_with`], on `clock` (a test's, that it moves on to see sessions
     /// and tokens lapse).
     pub async fn start_at(
@@ -54,6 +67,17 @@ impl LocalServer {
         password: &str,
         auth: crate::state::AuthSettings,
         clock: Arc<dyn Clock + Send + Sync>,
+    ) -> Result<LocalServer, ServerError> {
+        Self::start_configured(data, admin, password, auth, clock, None).await
+    }
+
+    async fn start_configured(
+        data: &Path,
+        admin: &str,
+        password: &str,
+        auth: crate::state::AuthSettings,
+        clock: Arc<dyn Clock + Send + Sync>,
+        backups: Option<crate::jobs::BackupSettings>,
     ) -> Result<LocalServer, ServerError> {
         let location = Location::Data(data.to_path_buf());
         let audit_key = AuditKey::read_or_create(&data.join("audit.key"))?;
@@ -70,6 +94,8 @@ impl LocalServer {
             smtp: None,
             clock,
             metrics_listen: None,
+            backups,
+            jobs_tick: Duration::from_millis(200),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, listening) = oneshot::channel::<SocketAddr>();
