@@ -95,7 +95,7 @@ pub async fn run(opts: &HttpOptions) -> Result<HttpReport, BenchError> {
     let generated = workload.requests.len();
     let dir = tempfile::tempdir().map_err(err)?;
     let location = Location::Data(dir.path().join("data"));
-    let store = write_model(&location, workload.model).await?;
+    let store = write_model(&location, workload.model, None).await?;
     let shared = Shared::new(store.load().await.map_err(err)?);
     let writer = Writer::start(
         store.clone(),

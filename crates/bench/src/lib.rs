@@ -2,6 +2,7 @@
 //! checks, and the same workload in peer engines (cedar-policy, casbin) for comparison. Kept out
 //! of the product binary.
 
+pub mod backup;
 pub mod changes;
 pub mod engine;
 pub mod http;

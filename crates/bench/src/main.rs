@@ -5,6 +5,8 @@
 //! cedar-policy and casbin (`--only check,access` skips the slow parts while iterating).
 //! `canopy-bench store [--json]` measures the store: commands per second on SQLite and
 //! PostgreSQL, engine load of a large organisation, replica lag.
+//! `canopy-bench backup [--json] [--postgres]` times `backup create` and `backup verify` of the
+//! workload in a SQLite store and reports the file's size.
 
 use canopy_bench::engine::{self, Options, Parts};
 use canopy_bench::workload::Scale;
@@ -30,6 +32,9 @@ enum Command {
     Store(StoreArgs),
     /// Checks over HTTP through the real router: single and batched, closed loop.
     Http(HttpArgs),
+    /// Backups of the workload in a SQLite store: `backup create` and `backup verify` timed,
+    /// the file's size, restores timed.
+    Backup(BackupArgs),
     /// (Used by `store`.) Loads a store's engines in this process and reports time and memory.
     StoreLoad {
         /// A data directory.
@@ -58,6 +63,35 @@ struct StoreArgs {
     /// Resources and bindings (each) of the organisation whose load is timed; 0 skips it.
     #[arg(long, default_value_t = 1_000_000)]
     load_objects: usize,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    json: bool,
+    /// The workload's seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = ScaleArg::Max)]
+    scale: ScaleArg,
+    /// Also time a restore into PostgreSQL (starts a throwaway cluster).
+    #[arg(long)]
+    postgres: bool,
+}
+
+fn run_backup(args: BackupArgs) -> ExitCode {
+    let opts = canopy_bench::backup::BackupOptions {
+        seed: args.seed,
+        scale: match args.scale {
+            ScaleArg::Max => Scale::MAX,
+            ScaleArg::Small => Scale::SMALL,
+        },
+        postgres: args.postgres,
+    };
+    let report = runtime().and_then(|rt| rt.block_on(canopy_bench::backup::run(&opts)));
+    print_report(report, args.json)
 }
 
 #[derive(clap::Args)]
@@ -223,6 +257,7 @@ fn main() -> ExitCode {
         Command::Engine(args) => args,
         Command::Store(args) => return run_store(args),
         Command::Http(args) => return run_http(args),
+        Command::Backup(args) => return run_backup(args),
         Command::StoreLoad { data, database } => return run_store_load(data, database),
     };
     let (scale_name, scale, casbin_default) = match args.scale {

@@ -474,7 +474,7 @@ async fn load_figures(
     let model = workload::generate(42, &scale).map_err(err)?.model;
     let (resources, bindings) = (model.resources.len(), model.bindings.len());
     let clock = Stopwatch::start();
-    let store = write_model(location, model).await?;
+    let store = write_model(location, model, None).await?;
     let write_secs = clock.secs();
     store.close().await;
 
@@ -514,10 +514,12 @@ async fn load_figures(
 }
 
 /// Writes an organisation into a fresh store as changes of effects (no commands: the workload
-/// is already valid), and returns the store.
+/// is already valid), each with its audit event when an audit key is given (so that the store
+/// verifies), and returns the store.
 pub async fn write_model(
     location: &Location,
     model: canopy_core::model::OrgModel,
+    audit: Option<&AuditKey>,
 ) -> Result<Store, BenchError> {
     let store = Store::open(location).await.map_err(err)?;
     store.migrate().await.map_err(err)?;
@@ -537,6 +539,19 @@ pub async fn write_model(
             },
         };
         tx.append(&change).await.map_err(err)?;
+        if let Some(key) = audit {
+            let draft = canopy_store::AuditDraft {
+                chain: org.to_string(),
+                time: change.time,
+                actor: change.actor.clone(),
+                request_id: change.request_id.clone(),
+                action: change.command.clone(),
+                outcome: canopy_store::Outcome::Ok,
+                revision: Some(change.revision),
+                detail: serde_json::Value::Null,
+            };
+            tx.audit(key, draft).await.map_err(err)?;
+        }
         tx.commit().await.map_err(err)?;
     }
     Ok(store)

@@ -127,7 +127,8 @@ pub async fn prune(store: StoreArgs, older_than: u32, lang: Lang) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open(store: &StoreArgs, lang: Lang) -> Result<Store, Error> {
+/// Opens the store and refuses a schema other than this binary's.
+pub(crate) async fn open(store: &StoreArgs, lang: Lang) -> Result<Store, Error> {
     let s = Store::open(&store.location())
         .await
         .map_err(|e| Error(e.message(lang)))?;

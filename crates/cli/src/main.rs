@@ -1,6 +1,7 @@
-//! The `canopy` binary: `init`, `serve`, `migrate`, `verify`.
+//! The `canopy` binary: `init`, `serve`, `migrate`, `verify`, `backup`.
 
 mod audit_store;
+mod backup;
 mod client;
 mod demo;
 mod messages;
@@ -103,6 +104,11 @@ enum Commands {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Backups: create, restore, and the restore test (see `docs/backups.md`).
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
     /// Print the OpenAPI document of the API this binary serves.
     Openapi,
     #[command(flatten)]
@@ -118,6 +124,7 @@ impl Commands {
             | Commands::Serve { store, .. }
             | Commands::Migrate { store }
             | Commands::Verify { store } => store,
+            Commands::Backup { command } => command.store()?,
             Commands::Openapi | Commands::Client(_) => return None,
         };
         store.clone().with_config().ok()?.1.log_format
@@ -295,6 +302,13 @@ async fn run(command: Commands) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Commands::Backup { command } => {
+            let lang = client::lang();
+            match backup::run(command, lang).await {
+                Ok(code) => Ok(code),
+                Err(client::Error(message)) => Err(Failure(message)),
+            }
         }
         Commands::Openapi => {
             let doc = canopy_server::openapi::document();

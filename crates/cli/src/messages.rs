@@ -596,3 +596,46 @@ pub fn applied(objects: u64, commands: u64, revision: u64, lang: Lang) -> String
         ),
     }
 }
+
+pub fn backup_created(r: &canopy_store::BackupReport, lang: Lang) -> String {
+    let (path, head, rows, decisions, bytes) = (
+        r.path.display(),
+        r.header.head_revision,
+        r.rows(),
+        r.decisions(),
+        r.bytes,
+    );
+    match lang {
+        Lang::En => format!(
+            "wrote {path}: revision {head}, {rows} rows, {decisions} sampled decisions, {bytes} bytes"
+        ),
+        Lang::Ja => format!(
+            "{path} を書き出しました: リビジョン {head}、{rows} 行、抽出した判定 {decisions} 件、{bytes} バイト"
+        ),
+    }
+}
+
+pub fn restored(r: &canopy_store::RestoreReport, store: &str, lang: Lang) -> String {
+    let (head, rows, source) = (r.header.head_revision, r.total(), &r.header.source);
+    match lang {
+        Lang::En => format!(
+            "restored {store} at revision {head}: {rows} rows (backed up from {source} at {})",
+            r.header.created
+        ),
+        Lang::Ja => format!(
+            "{store} をリビジョン {head} に復元しました: {rows} 行（{} に {source} から取得したバックアップ）",
+            r.header.created
+        ),
+    }
+}
+
+pub fn backup_needs_key(lang: Lang) -> String {
+    match lang {
+        Lang::En => "the restore test needs the audit key of the store the backup came from: give \
+             --audit-key-file or CANOPY_AUDIT_KEY"
+            .into(),
+        Lang::Ja => "復元テストにはバックアップ元ストアの監査キーが必要です。--audit-key-file か \
+             CANOPY_AUDIT_KEY を指定してください"
+            .into(),
+    }
+}

@@ -79,7 +79,7 @@ fn seed(dir: &Path, scale: &Scale) {
         let model = workload::generate(42, scale).unwrap().model;
         let org = model.org.id.clone();
         let location = Location::Data(dir.join("data"));
-        let store = canopy_bench::store::write_model(&location, model)
+        let store = canopy_bench::store::write_model(&location, model, None)
             .await
             .unwrap();
         let key = AuditKey::read(&dir.join("data").join("audit.key")).unwrap();

@@ -23,11 +23,27 @@ use canopy_core::time::Timestamp;
 /// The password every scenario user gets over HTTP.
 pub const PASSWORD: &str = "scenario-password-1";
 
-/// How a scenario went over HTTP: the steps that could not be played, with why.
+/// How a scenario went over HTTP: the steps that could not be played, with why, and every
+/// question it asked.
 #[derive(Debug, Default)]
 pub struct Played {
     /// `step N: why`.
     pub skipped: Vec<String>,
+    /// The questions, in order, to ask again elsewhere ([`ask_again`]).
+    pub asked: Vec<Asked>,
+}
+
+/// A question a scenario asked (a decision, an explanation, a listing's first page).
+#[derive(Debug, Clone)]
+pub struct Asked {
+    /// The username of who asked.
+    pub actor: String,
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path below the organisation (`/check`).
+    pub rest: String,
+    /// The body.
+    pub body: Option<Value>,
 }
 
 /// A request of the API, as `plan` and `apply` carry it.
@@ -66,11 +82,34 @@ struct Run<'a> {
     totp_secrets: std::collections::BTreeMap<String, String>,
     /// Sessions verified with TOTP, by actor.
     mfa_tokens: std::collections::BTreeMap<String, String>,
+    /// Who asks the current step's questions.
+    actor: String,
+    /// The questions asked so far.
+    asked: std::sync::Mutex<Vec<Asked>>,
 }
 
 /// Plays `s` on the server; `instance` is an instance administrator's token. The organisation
 /// is created first and deleted at the end.
 pub async fn run_over_http(s: &Scenario, http: &Http, instance: &str) -> Result<Played, String> {
+    play_over_http(s, http, instance, false).await
+}
+
+/// [`run_over_http`], leaving the organisation in place (a backup's test asks its questions
+/// again on restored stores).
+pub async fn run_over_http_keeping(
+    s: &Scenario,
+    http: &Http,
+    instance: &str,
+) -> Result<Played, String> {
+    play_over_http(s, http, instance, true).await
+}
+
+async fn play_over_http(
+    s: &Scenario,
+    http: &Http,
+    instance: &str,
+    keep: bool,
+) -> Result<Played, String> {
     let now = now_millis();
     let shift = now - time(&s.now)?.millis();
     let created = http
@@ -94,8 +133,13 @@ pub async fn run_over_http(s: &Scenario, http: &Http, instance: &str) -> Result<
         tokens: Default::default(),
         totp_secrets: Default::default(),
         mfa_tokens: Default::default(),
+        actor: s.admin.clone(),
+        asked: Default::default(),
     };
     let result = run.play_all().await;
+    if keep {
+        return result;
+    }
     let deleted = http
         .send(Some(instance), "DELETE", &run.org_path, None)
         .await?;
@@ -139,6 +183,7 @@ impl Run<'_> {
                 Err(e) => failures.push(format!("{label}: {e}")),
             }
         }
+        played.asked = std::mem::take(&mut *self.asked.lock().map_err(|e| e.to_string())?);
         if failures.is_empty() {
             Ok(played)
         } else {
@@ -559,6 +604,17 @@ impl Run<'_> {
                 body.as_ref(),
             )
             .await?;
+        // A later page's cursor is of this server only.
+        if !rest.contains("cursor=")
+            && let Ok(mut asked) = self.asked.lock()
+        {
+            asked.push(Asked {
+                actor: self.actor.clone(),
+                method,
+                rest: rest.to_string(),
+                body: body.clone(),
+            });
+        }
         if a.ok() {
             Ok(a.body)
         } else {
@@ -578,6 +634,10 @@ impl Run<'_> {
         // The questions are asked by the step's actor, if it names one (the default
         // administrator may have been disabled by then), from a plain session: the context of
         // the question is in its body.
+        self.actor = match &step.actor {
+            None => self.s.admin.clone(),
+            Some(who) => who.strip_prefix("user:").unwrap_or(who).to_string(),
+        };
         let asker = match &step.actor {
             None => self.admin.clone(),
             Some(who) => match self.tokens.get(who) {
@@ -862,4 +922,44 @@ fn suffix(entry: &Value) -> String {
         conditions: list("conditions"),
         unless: list("unless"),
     })
+}
+
+/// Asks `asked` again of the server behind `http`, in the organisation `org`, each as its
+/// actor (logged in with [`PASSWORD`]): every answer's status and body, without what depends
+/// on the moment or the server (`evaluated_at`, cursors). A refused login is an answer too.
+pub async fn ask_again(http: &Http, org: &str, asked: &[Asked]) -> Result<Vec<Value>, String> {
+    let mut tokens: std::collections::BTreeMap<String, Result<String, String>> = Default::default();
+    let mut answers = Vec::with_capacity(asked.len());
+    for q in asked {
+        if !tokens.contains_key(&q.actor) {
+            let t = http.login(Some(org), &q.actor, PASSWORD).await;
+            tokens.insert(q.actor.clone(), t);
+        }
+        let Some(Ok(token)) = tokens.get(&q.actor) else {
+            answers.push(json!({"login_refused": q.actor}));
+            continue;
+        };
+        let path = format!("/v1/orgs/{}{}", seg(org), q.rest);
+        let a = http
+            .send(Some(token), q.method, &path, q.body.as_ref())
+            .await?;
+        let mut body = a.body;
+        strip_momentary(&mut body);
+        answers.push(json!({"status": a.status, "body": body}));
+    }
+    Ok(answers)
+}
+
+/// Removes what differs between two servers asked the same question at two moments.
+fn strip_momentary(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for key in ["evaluated_at", "next_cursor", "request_id", "instance"] {
+                map.remove(key);
+            }
+            map.values_mut().for_each(strip_momentary);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_momentary),
+        _ => {}
+    }
 }

@@ -1,0 +1,115 @@
+//! `canopy backup create | restore | verify` (docs/backups.md): on the store itself, like
+//! `canopy verify` — a server may keep running while a backup is taken.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use canopy_core::ids::Clock;
+use canopy_core::messages::Lang;
+use canopy_store::{AuditKey, Store, SystemClock};
+use clap::Subcommand;
+
+use crate::client::Error;
+use crate::messages;
+use crate::store_args::StoreArgs;
+
+/// `canopy backup …`.
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Write one portable, checksummed, compressed file of a store (SQLite or PostgreSQL; a
+    /// server may keep running), consistent at one revision, with a sample of decisions.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The file to write (through FILE.partial, readable by the owner only).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty store (a new data directory or an empty database): also
+    /// moves an installation between SQLite and PostgreSQL.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// The restore test: restore into a scratch store and prove it — checksums, row counts,
+    /// `verify`, the audit chains against the backup's anchors, and the sampled decisions.
+    /// Prints a report; exit 1 on any difference.
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        /// The audit key of the store it came from [default: CANOPY_AUDIT_KEY].
+        #[arg(long, env = "CANOPY_AUDIT_KEY_FILE")]
+        audit_key_file: Option<PathBuf>,
+    },
+}
+
+impl BackupCommand {
+    /// The store arguments, for the configuration file's settings.
+    pub fn store(&self) -> Option<&StoreArgs> {
+        match self {
+            BackupCommand::Create { store, .. } | BackupCommand::Restore { store, .. } => {
+                Some(store)
+            }
+            BackupCommand::Verify { .. } => None,
+        }
+    }
+}
+
+/// One line on stdout; dropped if stdout is closed.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Runs a backup command.
+pub async fn run(command: BackupCommand, lang: Lang) -> Result<ExitCode, Error> {
+    match command {
+        BackupCommand::Create { store, out } => {
+            let (store, _) = store.with_config().map_err(Error)?;
+            let s = crate::audit_store::open(&store, lang).await?;
+            let made = s
+                .backup(&out, SystemClock.now())
+                .await
+                .map_err(|e| Error(e.message(lang)))?;
+            say(&messages::backup_created(&made, lang));
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Restore { file, store } => {
+            let (store, _) = store.with_config().map_err(Error)?;
+            let s = Store::open(&store.location())
+                .await
+                .map_err(|e| Error(e.message(lang)))?;
+            let restored = s.restore(&file).await.map_err(|e| Error(e.message(lang)))?;
+            say(&messages::restored(&restored, &store.describe(), lang));
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Verify {
+            file,
+            audit_key_file,
+        } => {
+            let key = audit_key(audit_key_file, lang)?;
+            let report = canopy_store::verify_backup(&file, &key)
+                .await
+                .map_err(|e| Error(e.message(lang)))?;
+            for line in canopy_store::messages::backup_report(&report, lang) {
+                say(&line);
+            }
+            Ok(match report.is_ok() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::from(1),
+            })
+        }
+    }
+}
+
+/// The audit key for `verify`: `CANOPY_AUDIT_KEY` (hex) or the key file.
+fn audit_key(file: Option<PathBuf>, lang: Lang) -> Result<AuditKey, Error> {
+    let key = match (std::env::var("CANOPY_AUDIT_KEY"), file) {
+        (Ok(hex), _) => AuditKey::from_hex(&hex),
+        (Err(_), Some(path)) => AuditKey::read(&path),
+        (Err(_), None) => return Err(Error(messages::backup_needs_key(lang))),
+    };
+    key.map_err(|e| Error(e.message(lang)))
+}
