@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use canopy_core::ids::Clock;
 use canopy_core::messages::Lang;
+use canopy_core::time::Timestamp;
+use canopy_store::backup::Point;
 use canopy_store::{AuditKey, Store, SystemClock};
 use clap::Subcommand;
 
@@ -28,10 +30,22 @@ pub enum BackupCommand {
     /// Restore a backup into an empty store (a new data directory or an empty database): also
     /// moves an installation between SQLite and PostgreSQL.
     Restore {
-        /// The backup file.
-        file: PathBuf,
+        /// The backup file (or `--from-dir` with a point in time).
+        #[arg(required_unless_present = "from_dir", conflicts_with = "from_dir")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
+        /// Point-in-time restore from this backup directory (its snapshots and archived log),
+        /// with `--to-revision` or `--to-time`. Needs the source's audit key
+        /// (`--audit-key-file` or `CANOPY_AUDIT_KEY`) to anchor the restored audit chains.
+        #[arg(long, value_name = "DIR", requires = "point")]
+        from_dir: Option<PathBuf>,
+        /// The state right after this revision.
+        #[arg(long, value_name = "N", group = "point", requires = "from_dir")]
+        to_revision: Option<u64>,
+        /// The state at this time (RFC 3339): every change made at or before it.
+        #[arg(long, value_name = "TIME", group = "point", requires = "from_dir")]
+        to_time: Option<String>,
     },
     /// The restore test: restore into a scratch store and prove it — checksums, row counts,
     /// `verify`, the audit chains against the backup's anchors, and the sampled decisions.
@@ -76,11 +90,36 @@ pub async fn run(command: BackupCommand, lang: Lang) -> Result<ExitCode, Error> 
             say(&messages::backup_created(&made, lang));
             Ok(ExitCode::SUCCESS)
         }
-        BackupCommand::Restore { file, store } => {
+        BackupCommand::Restore {
+            file,
+            store,
+            from_dir,
+            to_revision,
+            to_time,
+        } => {
             let (store, _) = store.with_config().map_err(Error)?;
             let s = Store::open(&store.location())
                 .await
                 .map_err(|e| Error(e.message(lang)))?;
+            if let (Some(dir), None) = (from_dir, &file) {
+                let point = match (to_revision, to_time) {
+                    (Some(n), _) => Point::Revision(n),
+                    (None, Some(t)) => Point::Time(
+                        Timestamp::parse(&t).ok_or_else(|| Error(messages::bad_time(&t, lang)))?,
+                    ),
+                    (None, None) => return Err(Error(messages::backup_needs_point(lang))),
+                };
+                let key = audit_key(store.audit_key_file.clone(), lang)?;
+                let done = s
+                    .restore_to_point(&dir, point, &key)
+                    .await
+                    .map_err(|e| Error(e.message(lang)))?;
+                say(&messages::restored_to_point(&done, &store.describe(), lang));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(file) = file else {
+                return Err(Error(messages::backup_needs_point(lang)));
+            };
             let restored = s.restore(&file).await.map_err(|e| Error(e.message(lang)))?;
             say(&messages::restored(&restored, &store.describe(), lang));
             Ok(ExitCode::SUCCESS)

@@ -639,3 +639,38 @@ pub fn backup_needs_key(lang: Lang) -> String {
             .into(),
     }
 }
+
+/// `--to-time` that is not a time.
+pub fn bad_time(text: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{text}` is not an RFC 3339 time (2026-12-01T09:00:00+09:00)"),
+        Lang::Ja => {
+            format!("`{text}` は RFC 3339 の時刻ではありません（2026-12-01T09:00:00+09:00）")
+        }
+    }
+}
+
+/// `backup restore` without a file or a point.
+pub fn backup_needs_point(lang: Lang) -> String {
+    match lang {
+        Lang::En => "give a backup FILE, or --from-dir DIR with --to-revision N or --to-time T".into(),
+        Lang::Ja => "バックアップファイル、または --from-dir DIR と --to-revision N か --to-time T を指定してください"
+            .into(),
+    }
+}
+
+/// A point-in-time restore done.
+pub fn restored_to_point(r: &canopy_store::backup::PointReport, store: &str, lang: Lang) -> String {
+    let (snapshot, from, to) = (r.snapshot.display(), r.snapshot_revision, r.revision);
+    let (segments, changes) = (r.segments, r.changes);
+    match lang {
+        Lang::En => format!(
+            "restored {store} to revision {to}: {snapshot} (revision {from}) and {changes} changes \
+             of {segments} archived segments"
+        ),
+        Lang::Ja => format!(
+            "{store} をリビジョン {to} に復元しました: {snapshot}（リビジョン {from}）とアーカイブ \
+             {segments} 個の変更 {changes} 件"
+        ),
+    }
+}

@@ -133,6 +133,9 @@ impl Jobs {
     /// audited on the instance chain.
     async fn back_up(&self, settings: &BackupSettings, dir: &BackupDir, now: Timestamp) {
         let path = dir.new_backup_path(now);
+        if let Err(e) = std::fs::create_dir_all(&settings.dir) {
+            tracing::error!(dir = %settings.dir.display(), error = %e, "no backup directory");
+        }
         let created = match self.store.backup(&path, now).await {
             Ok(report) => report,
             Err(e) => {
