@@ -58,7 +58,8 @@ pub async fn run(opts: &BackupOptions) -> Result<BackupFigures, BenchError> {
     let model = workload::generate(opts.seed, &opts.scale)
         .map_err(err)?
         .model;
-    let objects = (2 + model.nodes.len()
+    let objects = (2
+        + model.nodes.len()
         + model.resources.len()
         + model.users.len()
         + model.groups.len()
@@ -80,7 +81,8 @@ pub async fn run(opts: &BackupOptions) -> Result<BackupFigures, BenchError> {
     let report = verify_backup(&file, &key).await.map_err(err)?;
     let verify_secs = clock.secs();
     if !report.is_ok() {
-        let lines = canopy_store::messages::backup_report(&report, canopy_store::messages::Lang::En);
+        let lines =
+            canopy_store::messages::backup_report(&report, canopy_store::messages::Lang::En);
         return Err(lines.join("\n"));
     }
 

@@ -11,6 +11,7 @@
 //!   name, as one change.
 
 mod check;
+mod copy;
 mod create;
 pub mod format;
 mod restore;
@@ -18,6 +19,7 @@ pub mod sample;
 pub mod tables;
 
 pub use check::{VerifyProblem, VerifyReport, verify_backup};
+pub use copy::{COPY_COMMAND, CopyRequest, OrgCopy};
 pub use create::BackupReport;
 pub use format::{Header, HeaderAnchor, SectionSum, Trailer};
 pub use restore::RestoreReport;
