@@ -46,6 +46,17 @@ pub enum BackupCommand {
         /// The state at this time (RFC 3339): every change made at or before it.
         #[arg(long, value_name = "TIME", group = "point", requires = "from_dir")]
         to_time: Option<String>,
+        /// Restore only this organisation (name or ID), beside the live ones of a store in use,
+        /// as one change, under the name `--as`.
+        #[arg(long, requires = "as_name", conflicts_with = "from_dir")]
+        org: Option<String>,
+        /// The copy's name (with `--org`).
+        #[arg(long = "as", value_name = "NAME", requires = "org")]
+        as_name: Option<String>,
+        /// The copy's investigator: a new user, `admin` at its root, with a one-time password
+        /// printed once (with `--org`).
+        #[arg(long, value_name = "USERNAME", default_value = "investigator")]
+        investigator: String,
     },
     /// The restore test: restore into a scratch store and prove it — checksums, row counts,
     /// `verify`, the audit chains against the backup's anchors, and the sampled decisions.
@@ -91,11 +102,20 @@ pub async fn run(command: BackupCommand, lang: Lang) -> Result<ExitCode, Error> 
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Restore {
+            org: Some(org),
+            as_name: Some(as_name),
+            investigator,
+            file: Some(file),
+            store,
+            ..
+        } => copy(file, store, &org, &as_name, &investigator, lang).await,
+        BackupCommand::Restore {
             file,
             store,
             from_dir,
             to_revision,
             to_time,
+            ..
         } => {
             let (store, _) = store.with_config().map_err(Error)?;
             let s = Store::open(&store.location())
@@ -151,4 +171,38 @@ fn audit_key(file: Option<PathBuf>, lang: Lang) -> Result<AuditKey, Error> {
         (Err(_), None) => return Err(Error(messages::backup_needs_key(lang))),
     };
     key.map_err(|e| Error(e.message(lang)))
+}
+
+/// `restore FILE --org ORG --as NAME`: one organisation beside the live ones.
+async fn copy(
+    file: PathBuf,
+    store: StoreArgs,
+    org: &str,
+    as_name: &str,
+    investigator: &str,
+    lang: Lang,
+) -> Result<ExitCode, Error> {
+    let (store, _) = store.with_config().map_err(Error)?;
+    let key = store.audit_key(false).map_err(|e| Error(e.message(lang)))?;
+    let name = |n: &str| {
+        canopy_core::name::Name::parse(n)
+            .map_err(|p| Error(messages::bad_name(n, &format!("{p:?}"), lang)))
+    };
+    let (copy_name, username) = (name(as_name)?, name(investigator)?);
+    let s = crate::audit_store::open(&store, lang).await?;
+    let password = hex::encode(rand::random::<[u8; 12]>());
+    let password_hash = canopy_server::credentials::hash_password(&password).map_err(Error)?;
+    let request = canopy_store::backup::CopyRequest {
+        org: org.into(),
+        name: copy_name,
+        username,
+        password_hash,
+    };
+    let made = s
+        .restore_org(&file, &request, &key, &SystemClock, "local")
+        .await
+        .map_err(|e| Error(e.message(lang)))?;
+    say(&messages::org_copied(&made, org, lang));
+    say(&messages::one_time_password(investigator, &password, lang));
+    Ok(ExitCode::SUCCESS)
 }

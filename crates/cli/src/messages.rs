@@ -674,3 +674,22 @@ pub fn restored_to_point(r: &canopy_store::backup::PointReport, store: &str, lan
         ),
     }
 }
+
+pub fn org_copied(c: &canopy_store::backup::OrgCopy, source: &str, lang: Lang) -> String {
+    let (name, id, revision, objects) = (&c.name, &c.org, c.revision, c.objects);
+    match lang {
+        Lang::En => format!(
+            "restored `{source}` beside the live organisations as `{name}` ({id}): {objects} objects with fresh IDs, revision {revision}; no credential was copied"
+        ),
+        Lang::Ja => format!(
+            "`{source}` を稼働中の組織の横に `{name}`（{id}）として復元しました: 新しい ID のオブジェクト {objects} 件、リビジョン {revision}。認証情報は複製していません"
+        ),
+    }
+}
+
+pub fn bad_name(name: &str, detail: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("`{name}` is not a valid name ({detail})"),
+        Lang::Ja => format!("`{name}` は有効な名前ではありません（{detail}）"),
+    }
+}

@@ -186,6 +186,45 @@ async fn a_live_sqlite_server_backed_up_restores_into_postgres_and_sqlite_and_de
     }
     // Most questions are real answers, not refusals that would agree trivially.
     assert!(answered * 10 > questions * 8, "{answered} of {questions}");
+
+    // One organisation of the backup restored beside the live ones of the running server.
+    let (code, out) = canopy(&[
+        "backup",
+        "restore",
+        path(&file),
+        "--org",
+        "acme-0",
+        "--as",
+        "acme-0-copy",
+        "--data",
+        path(&data),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("as `acme-0-copy`"), "{out}");
+    let password = out
+        .split("one-time password for investigator: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let (code, out) = canopy(&["verify", "--data", path(&data)]);
+    assert_eq!(code, 0, "{out}");
+    // The server follows the log: the investigator logs in to the copy.
+    let mut logged_in = Err(String::new());
+    for _ in 0..50 {
+        logged_in = http
+            .login(Some("acme-0-copy"), "investigator", password)
+            .await;
+        if logged_in.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = logged_in.unwrap();
+    let copy = http
+        .send(Some(&token), "GET", "/v1/orgs/acme-0-copy", None)
+        .await
+        .unwrap();
+    assert_eq!(copy.status, 200, "{}", copy.body);
 }
 
 /// Runs SQL on a stopped server's SQLite database.

@@ -116,7 +116,7 @@ prefixed_id!(
 pub type OrgId = NodeId;
 
 /// A fresh ID of the given prefix, from the clock's random bits.
-pub(crate) fn fresh(prefix: &str, clock: &dyn Clock) -> String {
+pub fn fresh(prefix: &str, clock: &dyn Clock) -> String {
     format!("{prefix}_{}", encode_body(clock.fresh_bits()))
 }
 

@@ -12,6 +12,7 @@
 
 mod archive;
 mod check;
+mod copy;
 mod create;
 pub mod format;
 mod restore;
@@ -23,6 +24,7 @@ pub use archive::{
     archived_up_to, segments, snapshots,
 };
 pub use check::{VerifyProblem, VerifyReport, verify_backup};
+pub use copy::{COPY_COMMAND, CopyRequest, OrgCopy};
 pub use create::BackupReport;
 pub use format::{Header, HeaderAnchor, SectionSum, Trailer};
 pub use restore::RestoreReport;

@@ -548,3 +548,149 @@ async fn a_state_edited_behind_the_log_is_found() {
         "{text}"
     );
 }
+
+/// The path of a node of `m` (`org/a/b`).
+fn node_path(m: &canopy_core::model::OrgModel, id: &canopy_core::ids::NodeId) -> String {
+    let mut parts = Vec::new();
+    let mut at = id;
+    while let Some(n) = m.nodes.get(at) {
+        parts.push(n.name.to_string());
+        at = &n.parent;
+    }
+    parts.push(m.org.name.to_string());
+    parts.reverse();
+    parts.join("/")
+}
+
+/// Every (principal, action, target) of an organisation by reference, with the answer.
+fn decisions_by_reference(
+    e: &canopy_core::OrgEngine,
+    org_name: &str,
+) -> Vec<(String, String, String, bool)> {
+    let m = e.model();
+    let rename = |p: String| format!("{org_name}{}", &p[m.org.name.as_str().len()..]);
+    let mut targets: Vec<String> = vec![rename(m.org.name.to_string())];
+    targets.extend(m.nodes.keys().map(|n| rename(node_path(m, n))));
+    targets.extend(
+        m.resources
+            .values()
+            .map(|r| rename(format!("{}/{}", node_path(m, &r.home), r.name))),
+    );
+    let actions: Vec<String> = m.catalog.actions().map(|(a, _, _)| a).collect();
+    let mut out = Vec::new();
+    for u in m.users.values() {
+        for t in &targets {
+            for a in &actions {
+                let p = format!("user:{}", u.username);
+                let target = t.replacen(org_name, m.org.name.as_str(), 1);
+                let d = e
+                    .check(&p, a, &target, &RequestContext::default(), now())
+                    .unwrap();
+                out.push((p, a.clone(), t.clone(), d.allowed));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_organisation_is_restored_beside_the_live_ones_as_one_change() {
+    for db in [sqlite().await, postgres().await] {
+        let l = live(&db, AuditKey::generate()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        db.store.backup(&file, now()).await.unwrap();
+        // The live store goes on.
+        l.folder(1, "after-the-backup").await;
+        let head = db.store.head().await.unwrap();
+        let request = |name_: &str, user: &str| canopy_store::backup::CopyRequest {
+            org: "acme-1".into(),
+            name: name(name_),
+            username: name(user),
+            password_hash: "$argon2id$investigator".into(),
+        };
+        let clock = Fixed::at(NOW);
+        let copy = db
+            .store
+            .restore_org(
+                &file,
+                &request("acme-1-copy", "investigator"),
+                &l.key,
+                clock.as_ref(),
+                "local",
+            )
+            .await
+            .unwrap();
+        assert_eq!(copy.revision, head + 1);
+        let log = db.store.changes_after(head, 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].command, canopy_store::backup::COPY_COMMAND);
+
+        // The live store verifies (log, state, invariants, audit chains) with the copy in it.
+        let v = db.store.verify(&l.key, now()).await.unwrap();
+        assert!(v.is_ok(), "{:?}", v.problems);
+
+        let inst = db.store.load().await.unwrap();
+        let source = inst.find_org("acme-1").unwrap();
+        let copied = inst.find_org("acme-1-copy").unwrap();
+        let (s, c) = (source.model(), copied.model());
+        assert_ne!(s.org.id, c.org.id);
+        assert_eq!(c.nodes.len(), s.nodes.len() - 1); // the folder made after the backup
+        assert_eq!(c.resources.len(), s.resources.len());
+        assert_eq!(c.users.len(), s.users.len() + 1); // the investigator
+        assert_eq!(c.bindings.len(), s.bindings.len() + 1);
+        assert_eq!(c.guardrails.len(), s.guardrails.len());
+        // Fresh IDs everywhere, and no credential of the source's users.
+        for u in c.users.values() {
+            assert!(!s.users.contains_key(&u.id));
+            let expected = u.username.as_str() == "investigator";
+            assert_eq!(u.credentials.password, expected, "{}", u.username);
+        }
+        for n in c.nodes.keys() {
+            assert!(!s.nodes.contains_key(n));
+        }
+        // Every user decides on the copy as on the source at the backup, named by reference.
+        let backup_org = {
+            let t = sqlite().await;
+            t.store.restore(&file).await.unwrap();
+            t.store.load().await.unwrap()
+        };
+        let mut at_backup =
+            decisions_by_reference(backup_org.find_org("acme-1").unwrap(), "acme-1-copy");
+        let mut on_copy = decisions_by_reference(copied, "acme-1-copy");
+        on_copy.retain(|(p, ..)| p != "user:investigator");
+        // Users are kept in ID order, and the copy's IDs are new.
+        at_backup.sort();
+        on_copy.sort();
+        assert!(at_backup.len() > 100);
+        assert!(at_backup.iter().any(|d| d.3) && at_backup.iter().any(|d| !d.3));
+        assert_eq!(at_backup, on_copy);
+
+        // The name is taken now; an unknown organisation is named.
+        let again = db
+            .store
+            .restore_org(
+                &file,
+                &request("acme-1-copy", "investigator"),
+                &l.key,
+                clock.as_ref(),
+                "local",
+            )
+            .await;
+        assert!(
+            matches!(again, Err(BackupError::CopyRefused { .. })),
+            "{again:?}"
+        );
+        let mut unknown = request("other-copy", "investigator");
+        unknown.org = "no-such-org".into();
+        let missing = db
+            .store
+            .restore_org(&file, &unknown, &l.key, clock.as_ref(), "local")
+            .await;
+        assert!(
+            matches!(missing, Err(BackupError::NoSuchOrg { .. })),
+            "{missing:?}"
+        );
+        assert_eq!(db.store.head().await.unwrap(), head + 1);
+    }
+}
