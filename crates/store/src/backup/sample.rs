@@ -110,7 +110,7 @@ impl<'e> Space<'e> {
         let (target, ty) = rng.pick(&self.targets)?;
         let typed = ty
             .and_then(|t| self.by_type.get(t))
-            .filter(|_| rng.next() % 4 != 0);
+            .filter(|_| !rng.next().is_multiple_of(4));
         let action = rng.pick(typed.map_or(&self.actions[..], |a| &a[..]))?;
         let bits = rng.next();
         let ctx = RequestContext {
