@@ -84,10 +84,7 @@ struct BackupArgs {
 fn run_backup(args: BackupArgs) -> ExitCode {
     let opts = canopy_bench::backup::BackupOptions {
         seed: args.seed,
-        scale: match args.scale {
-            ScaleArg::Max => Scale::MAX,
-            ScaleArg::Small => Scale::SMALL,
-        },
+        scale: args.scale.scale(),
         postgres: args.postgres,
     };
     let report = runtime().and_then(|rt| rt.block_on(canopy_bench::backup::run(&opts)));
@@ -122,10 +119,7 @@ struct HttpArgs {
 fn run_http(args: HttpArgs) -> ExitCode {
     let opts = canopy_bench::http::HttpOptions {
         seed: args.seed,
-        scale: match args.scale {
-            ScaleArg::Max => Scale::MAX,
-            ScaleArg::Small => Scale::SMALL,
-        },
+        scale: args.scale.scale(),
         connections: args.connections.max(1),
         warmup_secs: args.warmup,
         seconds: args.seconds,
@@ -199,6 +193,15 @@ enum ScaleArg {
     Max,
     /// About a hundredth of max, for quick runs.
     Small,
+}
+
+impl ScaleArg {
+    fn scale(self) -> Scale {
+        match self {
+            ScaleArg::Max => Scale::MAX,
+            ScaleArg::Small => Scale::SMALL,
+        }
+    }
 }
 
 #[derive(clap::Args)]

@@ -56,6 +56,41 @@ pub struct OrgEngine {
     revision: u64,
 }
 
+/// An organisation's first administrator: an enabled user with a password (set by the caller
+/// outside the model) and its binding to `admin` at the root, without expiry or conditions — what
+/// §3.7 asks of an organisation from its start.
+pub fn first_admin(
+    org: &NodeId,
+    username: Name,
+    clock: &dyn crate::ids::Clock,
+) -> (crate::model::User, crate::model::Binding) {
+    use crate::model::{Binding, Credentials, User};
+    let now = clock.now();
+    let admin = User {
+        id: PrincipalId::fresh("usr", clock),
+        username,
+        email: None,
+        display_name: None,
+        enabled: true,
+        break_glass: false,
+        credentials: Credentials {
+            password: true,
+            ..Credentials::default()
+        },
+        created_at: now,
+    };
+    let binding = Binding {
+        id: crate::ids::BindingId::fresh("bnd", clock),
+        principal: admin.id.clone(),
+        role: crate::roles::admin_role_id(),
+        scope: Scope::Node(org.clone()),
+        expires_at: None,
+        conditions: Default::default(),
+        created_at: now,
+    };
+    (admin, binding)
+}
+
 impl OrgEngine {
     /// Indexes a model. Fails if it holds dangling references or a cycle.
     pub fn from_model(model: OrgModel, revision: u64) -> Result<OrgEngine, ReplayError> {
@@ -79,7 +114,7 @@ impl OrgEngine {
         policy: crate::model::Policy,
         clock: &dyn crate::ids::Clock,
     ) -> Result<(OrgEngine, Vec<Write>), ReplayError> {
-        use crate::model::{Binding, Credentials, Org, User};
+        use crate::model::Org;
         let now = clock.now();
         let org = Org {
             id: NodeId::fresh("org", clock),
@@ -88,28 +123,7 @@ impl OrgEngine {
             policy,
             created_at: now,
         };
-        let admin = User {
-            id: PrincipalId::fresh("usr", clock),
-            username: admin_username,
-            email: None,
-            display_name: None,
-            enabled: true,
-            break_glass: false,
-            credentials: Credentials {
-                password: true,
-                ..Credentials::default()
-            },
-            created_at: now,
-        };
-        let binding = Binding {
-            id: crate::ids::BindingId::fresh("bnd", clock),
-            principal: admin.id.clone(),
-            role: crate::roles::admin_role_id(),
-            scope: Scope::Node(org.id.clone()),
-            expires_at: None,
-            conditions: Default::default(),
-            created_at: now,
-        };
+        let (admin, binding) = first_admin(&org.id, admin_username, clock);
         let mut engine = OrgEngine {
             ix: Index::new(&org.id, org.name.clone()),
             model: OrgModel::new(org.clone()),

@@ -452,20 +452,27 @@ async fn tamper(db: &Db, l: &Live, sql: &'static str) {
     pool.close().await;
 }
 
+/// A store with history, `sql` run on it (the first organisation's ID for `$1`), then backed
+/// up: the organisation's ID and the restore test's report.
+async fn tampered_backup(db: &Db, sql: &'static str) -> (String, canopy_store::VerifyReport) {
+    let l = live(db, AuditKey::generate()).await;
+    for i in 0..6 {
+        l.folder(0, &format!("history-{i}")).await;
+    }
+    tamper(db, &l, sql).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(dir.path());
+    db.store.backup(&file, now()).await.unwrap();
+    let report = verify_backup(&file, &l.key).await.unwrap();
+    (l.orgs[0].0.to_string(), report)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audit_event_deleted_in_the_middle_is_found_with_its_chain_and_position() {
     for db in [sqlite().await, postgres().await] {
-        let l = live(&db, AuditKey::generate()).await;
-        for i in 0..6 {
-            l.folder(0, &format!("history-{i}")).await;
-        }
-        tamper(&db, &l, "DELETE FROM audit WHERE chain = $1 AND seq = 4").await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = file_in(dir.path());
-        db.store.backup(&file, now()).await.unwrap();
-        let report = verify_backup(&file, &l.key).await.unwrap();
+        let (org, report) =
+            tampered_backup(&db, "DELETE FROM audit WHERE chain = $1 AND seq = 4").await;
         let text = report_text(&report);
-        let org = l.orgs[0].0.as_str();
         assert!(
             text.contains(&format!(
                 "FAIL  audit chain {org}, event 5: event 4 is missing"
@@ -479,19 +486,11 @@ async fn an_audit_event_deleted_in_the_middle_is_found_with_its_chain_and_positi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_last_audit_events_are_found_against_the_anchors() {
     for db in [sqlite().await, postgres().await] {
-        let l = live(&db, AuditKey::generate()).await;
-        for i in 0..6 {
-            l.folder(0, &format!("history-{i}")).await;
-        }
         // The chain has 7 events (the set-up, 6 folders; the creation is the instance's): the
         // last two go.
-        tamper(&db, &l, "DELETE FROM audit WHERE chain = $1 AND seq > 5").await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = file_in(dir.path());
-        db.store.backup(&file, now()).await.unwrap();
-        let report = verify_backup(&file, &l.key).await.unwrap();
+        let (org, report) =
+            tampered_backup(&db, "DELETE FROM audit WHERE chain = $1 AND seq > 5").await;
         let text = report_text(&report);
-        let org = l.orgs[0].0.as_str();
         assert!(
             text.contains(&format!(
                 "FAIL  audit chain {org} ends at event 5 but its anchor is at event 7"

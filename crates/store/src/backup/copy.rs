@@ -10,9 +10,7 @@ use std::path::Path;
 
 use canopy_core::ids::{Clock, OrgId, PrincipalId, fresh};
 use canopy_core::installation::{Change, Effects, Installation};
-use canopy_core::model::{
-    Binding, Conditions, Credentials, Notifications, Object, Scope, User, Write,
-};
+use canopy_core::model::{Credentials, Notifications, Object, Write};
 use canopy_core::name::Name;
 use serde_json::Value;
 
@@ -181,32 +179,9 @@ fn copy_writes(
             u.credentials = Credentials::default();
         }
     }
-    let username = investigator.username.clone();
-    let user_id =
-        PrincipalId::parse(&fresh("usr", clock)).ok_or_else(|| BackupError::encode("id"))?;
-    let binding = Binding {
-        id: canopy_core::ids::BindingId::parse(&fresh("bnd", clock))
-            .ok_or_else(|| BackupError::encode("id"))?,
-        principal: user_id.clone(),
-        role: canopy_core::roles::admin_role_id(),
-        scope: Scope::Node(new_org.clone()),
-        expires_at: None,
-        conditions: Conditions::default(),
-        created_at: clock.now(),
-    };
-    let user = User {
-        id: user_id.clone(),
-        username,
-        email: None,
-        display_name: None,
-        enabled: true,
-        break_glass: false,
-        credentials: Credentials {
-            password: true,
-            ..Credentials::default()
-        },
-        created_at: clock.now(),
-    };
+    let (user, binding) =
+        canopy_core::engine::first_admin(&new_org, investigator.username.clone(), clock);
+    let user_id = user.id.clone();
     let first_binding = objects
         .iter()
         .position(|o| matches!(o, Object::Binding(_) | Object::Guardrail(_)))

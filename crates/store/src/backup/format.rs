@@ -221,7 +221,7 @@ impl BackupWriter {
         s.sha.update(&self.line);
         s.chunk.update(&self.line);
         s.rows += 1;
-        let checkpoint = (s.rows % CHUNK == 0).then(|| {
+        let checkpoint = s.rows.is_multiple_of(CHUNK).then(|| {
             let sha = std::mem::take(&mut s.chunk);
             (s.rows, hex_of(sha))
         });

@@ -164,9 +164,9 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         checked: &Checked,
     ) -> Result<Vec<(String, u64)>, BackupError> {
-        let (send, mut recv) = mpsc::channel(4);
-        let path = checked.path.clone();
-        let reader = tokio::task::spawn_blocking(move || stream_rows(&path, send));
+        let (send, mut recv) = mpsc::channel(64);
+        let (path, dialect) = (checked.path.clone(), self.dialect());
+        let reader = tokio::task::spawn_blocking(move || stream_rows(&path, dialect, send));
         let mut rows: Vec<(String, u64)> = Vec::new();
         while let Some((table, batch)) = recv.recv().await {
             let table: &Table = table;
@@ -214,7 +214,11 @@ type Batch = (&'static Table, Vec<Vec<Value>>);
 /// Reads the file again and sends the tables' rows in batches (the sample is not restored).
 /// Every checksum is checked again on the way: a file changed since it was checked fails here,
 /// before the commit.
-fn stream_rows(path: &Path, send: mpsc::Sender<Batch>) -> Result<(), BackupError> {
+fn stream_rows(
+    path: &Path,
+    dialect: Dialect,
+    send: mpsc::Sender<Batch>,
+) -> Result<(), BackupError> {
     let mut r = BackupReader::open(path)?;
     let mut table: Option<&'static Table> = None;
     let mut batch = Vec::new();
@@ -233,7 +237,7 @@ fn stream_rows(path: &Path, send: mpsc::Sender<Batch>) -> Result<(), BackupError
                     .map_err(|e| BackupError::malformed(line, &e.to_string()))?;
                 t.check_row(&row, line)?;
                 batch.push(row);
-                if batch.len() >= t.batch() && !flush(table, &mut batch) {
+                if batch.len() >= t.batch(dialect) && !flush(table, &mut batch) {
                     // The restore stopped (its own error says why).
                     return Ok(());
                 }

@@ -185,9 +185,15 @@ impl Table {
         )
     }
 
-    /// Rows per INSERT: well under both engines' limits on parameters.
-    pub fn batch(&self) -> usize {
-        (8000 / self.columns.len()).min(1000)
+    /// Rows per INSERT. PostgreSQL: many (one round trip for up to 1,000 rows, well under its
+    /// limit on parameters). SQLite is in the process, so a statement costs little, but its
+    /// driver finds each parameter by name, in time proportional to their number: a few rows.
+    pub fn batch(&self, dialect: Dialect) -> usize {
+        let params = match dialect {
+            Dialect::Postgres => 8000,
+            Dialect::Sqlite => 120,
+        };
+        (params / self.columns.len()).clamp(1, 1000)
     }
 
     /// A row as JSON values.
