@@ -47,6 +47,7 @@ fn password(user: &str, hash: &str) -> SecretOp {
 /// The source installation: a writer on a SQLite store whose clock the test moves on.
 struct Source {
     store: Store,
+    location: Location,
     writer: Writer,
     clock: Arc<MovableClock>,
     org: OrgId,
@@ -55,11 +56,13 @@ struct Source {
 }
 
 impl Source {
-    async fn start(key: &AuditKey) -> Source {
+    async fn start(key: &AuditKey, postgres: bool) -> Source {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Location::Data(dir.path().to_path_buf()))
-            .await
-            .unwrap();
+        let location = match postgres {
+            true => Location::Database(canopy_testkit::postgres::fresh_database().unwrap()),
+            false => Location::Data(dir.path().to_path_buf()),
+        };
+        let store = Store::open(&location).await.unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(MovableClock::default());
         let shared = Shared::new(store.load().await.unwrap());
@@ -98,6 +101,7 @@ impl Source {
             .unwrap();
         Source {
             store,
+            location,
             writer,
             clock,
             org: org.clone(),
@@ -184,14 +188,14 @@ struct Archived {
     users_at_carol: Vec<String>,
 }
 
-/// A snapshot, then two folders and two users archived in two segments; the source is then
+/// On SQLite or PostgreSQL: a snapshot, then two folders and two users archived in two segments; the source is then
 /// dropped with its database.
-async fn archived() -> Archived {
+async fn archived(postgres_source: bool) -> Archived {
     let key = AuditKey::generate();
     let dir = tempfile::tempdir().unwrap();
-    let src = Source::start(&key).await;
+    let src = Source::start(&key, postgres_source).await;
     src.folder("before-backup").await;
-    let location = Location::Data(src._dir.path().to_path_buf());
+    let location = src.location.clone();
 
     src.clock.advance(MINUTE);
     let backup = dir.path().join("canopy-1.backup");
@@ -291,7 +295,13 @@ async fn restore_and_check(a: &Archived, point: Point, postgres: bool, want_keys
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restoring_to_a_point_keeps_what_came_before_and_nothing_after() {
-    let a = archived().await;
+    for postgres_source in [false, true] {
+        restore_points(archived(postgres_source).await).await;
+    }
+}
+
+/// Each point, into SQLite and into PostgreSQL.
+async fn restore_points(a: Archived) {
     assert!(a.users_at_bob.len() < a.users_at_carol.len());
     for postgres in [false, true] {
         restore_and_check(&a, Point::Revision(a.bob), postgres, &a.users_at_bob).await;
@@ -308,7 +318,7 @@ async fn restoring_to_a_point_keeps_what_came_before_and_nothing_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_outside_the_archive_and_holes_in_it_are_refused_and_leave_the_target_empty() {
-    let a = archived().await;
+    let a = archived(false).await;
     let refused = |e: BackupError| e.to_string();
 
     let (store, location, _d) = target(false).await;
