@@ -159,3 +159,36 @@ async fn backups_are_taken_proved_copied_archived_tested_and_pruned_on_schedule(
     assert!(files(dir, ".backup.ok").len() == 1);
     server.stop().await.unwrap();
 }
+
+/// Without archiving nothing needs the history of secrets: the jobs empty the credential log
+/// (which every password set writes to) within a tick or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_archiving_no_history_of_secrets_is_kept() {
+    let data = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(data.path(), INSTANCE_ADMIN, fixture::PASSWORD)
+        .await
+        .unwrap();
+    Fixture::build(&server.url()).await.unwrap();
+    let url = format!("sqlite://{}", data.path().join("canopy.db").display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let mut left = i64::MAX;
+    for _ in 0..100 {
+        left = sqlx::query_scalar("SELECT COUNT(*) FROM credential_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "secrets' history kept");
+    let secrets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(secrets > 1, "the secrets themselves stay");
+    pool.close().await;
+    server.stop().await.unwrap();
+}
