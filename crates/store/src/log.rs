@@ -25,6 +25,8 @@ pub struct WriteTx<'s> {
     anchor_key: Option<AuditKey>,
     /// Credentials set or removed at the head revision so far (their order in `credential_log`).
     credential_ops: u64,
+    /// SHA-256 (hex) of the effects text of the change appended last, for its audit event.
+    effects_sha256: Option<String>,
 }
 
 /// Where an audit chain stands inside a write transaction.
@@ -77,6 +79,7 @@ impl Store {
             chains: HashMap::new(),
             anchor_key: None,
             credential_ops: 0,
+            effects_sha256: None,
         })
     }
 
@@ -128,6 +131,12 @@ impl Store {
 const CHANGES_AFTER: &str = "SELECT revision, time_ms, actor, request_id, command, effects \
      FROM changes WHERE revision > $1 ORDER BY revision LIMIT $2";
 
+/// SHA-256 (hex) of a change's stored effects text.
+pub(crate) fn effects_sha256(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
 fn change_of_row(row: &sqlx::any::AnyRow) -> Result<Change, StoreError> {
     let revision: i64 = row.try_get(0)?;
     let effects: String = row.try_get(5)?;
@@ -157,7 +166,14 @@ impl<'s> WriteTx<'s> {
             chains: HashMap::new(),
             anchor_key: None,
             credential_ops: 0,
+            effects_sha256: None,
         }
+    }
+
+    /// SHA-256 (hex) of the effects of the change appended last, as stored: its audit event
+    /// records it, so that `verify` finds effects edited behind the log's back.
+    pub fn effects_sha256(&self) -> Option<&str> {
+        self.effects_sha256.as_deref()
     }
 
     /// The head revision: the last change committed before this transaction (plus those appended
@@ -203,6 +219,7 @@ impl<'s> WriteTx<'s> {
             )));
         }
         let effects = serde_json::to_string(&change.effects).map_err(StoreError::corrupt)?;
+        self.effects_sha256 = Some(effects_sha256(&effects));
         sqlx::query(
             "INSERT INTO changes (revision, time_ms, org_id, actor, request_id, command, effects) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

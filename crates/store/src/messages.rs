@@ -135,6 +135,14 @@ pub fn verify_problem(p: &crate::verify::Problem, lang: Lang) -> String {
             "変更ログの {count} 件の変更に監査イベントがありません（最初はリビジョン {first}）。\
              監査イベントが削除されたか、アンカーとともに巻き戻されています"
         ),
+        (Lang::En, EditedChanges { first, count }) => format!(
+            "{count} changes of the log differ from what their audit events recorded (the first: \
+             revision {first}): the change log was edited"
+        ),
+        (Lang::Ja, EditedChanges { first, count }) => format!(
+            "変更ログの {count} 件の変更が監査イベントに記録された内容と異なります（最初はリビジョン \
+             {first}）。変更ログが書き換えられています"
+        ),
         (Lang::En, DanglingSecret { principal }) => {
             format!("a credential belongs to {principal}, which does not exist")
         }

@@ -13,7 +13,9 @@ use crate::audit::{
     Anchor, AuditEvent, AuditKey, ChainProblem, GENESIS, SELECT_ANCHORS, StoredEvent,
     anchor_of_row, check_chain,
 };
+use crate::log::effects_sha256;
 use crate::messages::{self, Lang};
+use crate::writer::EFFECTS_SHA256;
 use crate::{Store, StoreError};
 
 /// Something `verify` found wrong.
@@ -53,6 +55,8 @@ pub enum Problem {
     },
     /// Changes of the log without the audit event that records them (not pruned).
     UnauditedChanges { first: u64, count: u64 },
+    /// Changes whose stored effects are not those their audit event recorded.
+    EditedChanges { first: u64, count: u64 },
     /// A credential whose owner does not exist.
     DanglingSecret { principal: String },
     /// A user's count of passkeys in the model differs from their stored passkeys.
@@ -306,6 +310,7 @@ impl Store {
             .collect();
         chains.extend(anchors.keys().cloned());
         let mut audited = BTreeSet::new();
+        let mut recorded: BTreeMap<u64, String> = BTreeMap::new();
         let mut cutoff = 0;
         for chain in chains
             .iter()
@@ -329,9 +334,11 @@ impl Store {
             let ChainRows {
                 events,
                 revisions,
+                effects,
                 columns_differ,
             } = self.chain_events(chain, base.0).await?;
             audited.extend(revisions);
+            recorded.extend(effects);
             report.events += events.len() as u64;
             let last = events.last().map(|e| (e.seq, e.hash.clone()));
             for (seq, p) in check_chain(key, base.clone(), events) {
@@ -353,21 +360,33 @@ impl Store {
             }
         }
         if only.is_none() {
-            let changes: Vec<i64> = sqlx::query_scalar(
-                "SELECT revision FROM changes WHERE time_ms >= $1 ORDER BY revision",
+            let mut rows = sqlx::query(
+                "SELECT revision, effects FROM changes WHERE time_ms >= $1 ORDER BY revision",
             )
             .bind(cutoff)
-            .fetch_all(self.pool())
-            .await?;
-            let missing: Vec<u64> = changes
-                .into_iter()
-                .map(|r| r as u64)
-                .filter(|r| !audited.contains(r))
-                .collect();
+            .fetch(self.pool());
+            let (mut missing, mut edited) = (Vec::new(), Vec::new());
+            while let Some(r) = rows.try_next().await? {
+                let revision = r.try_get::<i64, _>(0)? as u64;
+                if !audited.contains(&revision) {
+                    missing.push(revision);
+                }
+                if let Some(sha) = recorded.get(&revision)
+                    && *sha != effects_sha256(&r.try_get::<String, _>(1)?)
+                {
+                    edited.push(revision);
+                }
+            }
             if let Some(first) = missing.first() {
                 report.problems.push(Problem::UnauditedChanges {
                     first: *first,
                     count: missing.len() as u64,
+                });
+            }
+            if let Some(first) = edited.first() {
+                report.problems.push(Problem::EditedChanges {
+                    first: *first,
+                    count: edited.len() as u64,
                 });
             }
         }
@@ -404,6 +423,9 @@ impl Store {
             match serde_json::from_str::<AuditEvent>(&event.text) {
                 Ok(e) => {
                     found.revisions.extend(e.revision);
+                    if let (Some(r), Some(sha)) = (e.revision, e.detail[EFFECTS_SHA256].as_str()) {
+                        found.effects.push((r, sha.to_string()));
+                    }
                     let text = (
                         e.time_ms,
                         e.actor,
@@ -482,6 +504,8 @@ impl Store {
 struct ChainRows {
     events: Vec<StoredEvent>,
     revisions: Vec<u64>,
+    /// The SHA-256 of the effects each change's event recorded (events since it was added).
+    effects: Vec<(u64, String)>,
     columns_differ: Vec<u64>,
 }
 

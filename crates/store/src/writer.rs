@@ -486,6 +486,9 @@ impl Task {
                         }
                     }
                     let mut detail = serde_json::Map::new();
+                    if let Some(sha) = tx.effects_sha256() {
+                        detail.insert(EFFECTS_SHA256.into(), sha.into());
+                    }
                     if let Some(ip) = &source {
                         detail.insert("source".into(), ip.as_str().into());
                     }
@@ -634,6 +637,9 @@ fn chain_of(request: &Request) -> String {
         _ => INSTANCE_CHAIN.to_string(),
     }
 }
+
+/// The key of an accepted change's audit detail that holds SHA-256 of the change's effects.
+pub const EFFECTS_SHA256: &str = "effects_sha256";
 
 /// How the log names an actor.
 pub fn actor_label(actor: &Actor) -> String {

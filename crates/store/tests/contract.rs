@@ -1079,6 +1079,48 @@ async fn a_flipped_byte_in_an_event_is_found(f: Fixture) {
     }));
 }
 
+/// A change edited together with the state it wrote — so that replaying the log still gives the
+/// stored state — is found by the hash of its effects that its audit event holds.
+async fn a_change_edited_with_its_state_is_found_by_its_audit_event(f: Fixture) {
+    let r = with_history(&f).await;
+    let org = r.org.to_string();
+    let pool = pool_of(&f).await;
+    let revision: i64 = sqlx::query_scalar(
+        "SELECT revision FROM changes WHERE org_id = $1 AND effects LIKE '%\"team-3\"%'",
+    )
+    .bind(&org)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    run_sql(
+        &f,
+        "UPDATE changes SET effects = REPLACE(effects, '\"team-3\"', '\"backdoor\"') WHERE org_id = $1",
+        &org,
+    )
+    .await;
+    run_sql(
+        &f,
+        "UPDATE objects SET value = REPLACE(value, '\"team-3\"', '\"backdoor\"') WHERE org_id = $1",
+        &org,
+    )
+    .await;
+    pool.close().await;
+    let report = f.store.verify(&f.key, now()).await.unwrap();
+    assert_eq!(
+        report.problems,
+        vec![Problem::EditedChanges {
+            first: revision as u64,
+            count: 1
+        }],
+        "the replay agrees with the state: only the audit event tells"
+    );
+    assert!(
+        report.problem_lines(canopy_store::messages::Lang::En)[0].contains(&format!("revision {revision}")),
+        "{:?}",
+        report.problem_lines(canopy_store::messages::Lang::En)
+    );
+}
+
 async fn pruning_keeps_the_chains_verifiable_and_is_audited(f: Fixture) {
     let r = with_history(&f).await;
     let org = r.org.to_string();
@@ -1308,6 +1350,7 @@ on_both_engines!(
     deleted_last_events_are_found_by_the_anchor,
     a_rolled_back_anchor_is_caught_by_the_change_log,
     a_flipped_byte_in_an_event_is_found,
+    a_change_edited_with_its_state_is_found_by_its_audit_event,
     pruning_keeps_the_chains_verifiable_and_is_audited,
     pruning_refuses_fewer_than_90_days_and_a_broken_log,
     an_export_verifies_offline_and_a_changed_line_does_not,

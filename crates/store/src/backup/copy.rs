@@ -273,6 +273,7 @@ impl Store {
             });
         }
         tx.append(&change).await?;
+        let effects_sha256 = tx.effects_sha256().map(str::to_string);
         tx.set_secret(
             org.as_str(),
             user.as_str(),
@@ -291,6 +292,7 @@ impl Store {
                 outcome: Outcome::Ok,
                 revision: Some(change.revision),
                 detail: serde_json::json!({
+                    crate::writer::EFFECTS_SHA256: effects_sha256,
                     "source_org": source_org,
                     "backup_head_revision": backup_head,
                     "org": org.to_string(),
