@@ -1115,7 +1115,8 @@ async fn a_change_edited_with_its_state_is_found_by_its_audit_event(f: Fixture) 
         "the replay agrees with the state: only the audit event tells"
     );
     assert!(
-        report.problem_lines(canopy_store::messages::Lang::En)[0].contains(&format!("revision {revision}")),
+        report.problem_lines(canopy_store::messages::Lang::En)[0]
+            .contains(&format!("revision {revision}")),
         "{:?}",
         report.problem_lines(canopy_store::messages::Lang::En)
     );
