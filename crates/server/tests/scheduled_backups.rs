@@ -161,13 +161,42 @@ async fn backups_are_taken_proved_copied_archived_tested_and_pruned_on_schedule(
 }
 
 /// Without archiving nothing needs the history of secrets: the jobs empty the credential log
-/// (which every password set writes to) within a tick or two.
+/// (which every password set writes to) within a tick or two — with no backups configured, and
+/// with backups but no archive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_archiving_no_history_of_secrets_is_kept() {
+    no_history_kept(false).await;
+    no_history_kept(true).await;
+}
+
+async fn no_history_kept(backups_without_archive: bool) {
     let data = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(data.path(), INSTANCE_ADMIN, fixture::PASSWORD)
-        .await
-        .unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let server = match backups_without_archive {
+        false => LocalServer::start(data.path(), INSTANCE_ADMIN, fixture::PASSWORD).await,
+        true => {
+            let settings = BackupSettings {
+                dir: backups.path().to_path_buf(),
+                offsite_dir: None,
+                schedule: Schedule::parse("02:00").unwrap(),
+                restore_test: None,
+                utc_offset: parse_offset("Z").unwrap(),
+                keep_days: 90,
+                archive: false,
+                pitr_days: 10,
+            };
+            let clock = Arc::new(MovableClock::default());
+            LocalServer::start_with_backups(
+                data.path(),
+                INSTANCE_ADMIN,
+                fixture::PASSWORD,
+                clock,
+                settings,
+            )
+            .await
+        }
+    }
+    .unwrap();
     Fixture::build(&server.url()).await.unwrap();
     let url = format!("sqlite://{}", data.path().join("canopy.db").display());
     sqlx::any::install_default_drivers();

@@ -72,15 +72,7 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?;
-        Ok(WriteTx {
-            tx,
-            store: self,
-            head: head as u64,
-            chains: HashMap::new(),
-            anchor_key: None,
-            credential_ops: 0,
-            effects_sha256: None,
-        })
+        Ok(WriteTx::resume(tx, self, head as u64))
     }
 
     /// The revision of the last committed change.

@@ -119,11 +119,6 @@ impl BackupDir {
         found
     }
 
-    /// The last attempt, good or not.
-    pub fn newest(&self) -> Option<Entry> {
-        self.entries().pop()
-    }
-
     /// The newest good backup.
     pub fn newest_good(&self) -> Option<Entry> {
         self.entries().into_iter().rev().find(|e| e.good)

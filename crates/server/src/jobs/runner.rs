@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use canopy_core::ids::Clock;
 use canopy_core::time::Timestamp;
-use canopy_store::backup::{archived_up_to, verify_backup};
+use canopy_store::backup::{Header, archived_up_to, verify_backup};
 use canopy_store::messages::{Lang, backup_problem};
 use canopy_store::{AuditDraft, AuditKey, Outcome, Store, Writer};
 use time::UtcOffset;
 
-use super::directory::{BackupDir, RestoreTest};
+use super::directory::{BackupDir, Entry, RestoreTest};
 use super::schedule::Schedule;
 use crate::telemetry::Telemetry;
 
@@ -74,7 +74,6 @@ impl Jobs {
                 Ok(Some(mut lease)) => {
                     tracing::info!("holding the jobs lease");
                     while lease.still_held().await {
-                        self.report_ages();
                         self.run_due().await;
                         tokio::time::sleep(self.tick).await;
                     }
@@ -89,11 +88,14 @@ impl Jobs {
 
     /// Feeds the metrics from the backup directory, which every replica can read.
     fn report_ages(&self) {
-        let Some(settings) = &self.backups else {
-            return;
-        };
-        let dir = BackupDir::new(&settings.dir);
-        if let Some(good) = dir.newest_good() {
+        if let Some(settings) = &self.backups {
+            let dir = BackupDir::new(&settings.dir);
+            self.report(&dir, &dir.entries());
+        }
+    }
+
+    fn report(&self, dir: &BackupDir, entries: &[Entry]) {
+        if let Some(good) = entries.iter().rev().find(|e| e.good) {
             self.telemetry.backup_succeeded(good.time);
         }
         if let Some(test) = dir.last_restore_test().filter(|t| t.ok) {
@@ -101,21 +103,28 @@ impl Jobs {
         }
     }
 
+    /// One tick on the lease holder: the directory is read once for all the jobs.
     async fn run_due(&self) {
         let Some(settings) = &self.backups else {
-            if let Err(e) = self.store.trim_credential_log(u64::MAX).await {
-                tracing::warn!(error = %e, "could not trim the credential log");
-            }
+            self.trim_credential_log().await;
             return;
         };
         let dir = BackupDir::new(&settings.dir);
+        let entries = dir.entries();
+        self.report(&dir, &entries);
         let now = self.clock.now();
-        if settings.archive
-            && let Err(e) = self.archive(&dir).await
-        {
-            tracing::warn!(error = %e, "could not archive the change log");
+        if settings.archive {
+            let base = entries.iter().rev().find(|e| e.good);
+            if let Err(e) = self
+                .archive(&dir, base.and_then(|b| b.header.as_ref()))
+                .await
+            {
+                tracing::warn!(error = %e, "could not archive the change log");
+            }
+        } else {
+            self.trim_credential_log().await;
         }
-        let last = dir.newest().map(|b| b.time);
+        let last = entries.last().map(|b| b.time);
         if settings.schedule.is_due(last, now, settings.utc_offset) {
             self.back_up(settings, &dir, now).await;
         }
@@ -124,6 +133,13 @@ impl Jobs {
             if test.is_due(last, now, settings.utc_offset) {
                 self.restore_test(settings, &dir, now).await;
             }
+        }
+    }
+
+    /// Without archiving nothing needs the secrets' history.
+    async fn trim_credential_log(&self) {
+        if let Err(e) = self.store.trim_credential_log(u64::MAX).await {
+            tracing::warn!(error = %e, "could not trim the credential log");
         }
     }
 }
@@ -255,10 +271,9 @@ impl Jobs {
 
     /// Appends the change log's news to the archive, after the newest segment or the newest
     /// good backup; trims what the credential log no longer needs to keep.
-    async fn archive(&self, dir: &BackupDir) -> Result<(), String> {
-        let base = dir.newest_good().and_then(|b| b.header);
+    async fn archive(&self, dir: &BackupDir, base: Option<&Header>) -> Result<(), String> {
         let log = dir.log_dir();
-        let from = archived_up_to(&log, base.as_ref()).map_err(|e| e.to_string())?;
+        let from = archived_up_to(&log, base).map_err(|e| e.to_string())?;
         let Some(from) = from else {
             return Ok(()); // no snapshot yet: the first backup comes first
         };

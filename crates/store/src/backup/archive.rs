@@ -177,6 +177,8 @@ fn io(path: &Path, e: std::io::Error) -> BackupError {
 
 /// What a segment holds, read back and checked.
 struct SegmentRows {
+    /// When it was written (its header's time).
+    created_ms: i64,
     after: u64,
     to: u64,
     changes: Vec<Vec<Value>>,
@@ -265,6 +267,7 @@ impl Store {
                 .collect(),
         };
         let rows = SegmentRows {
+            created_ms: now.millis(),
             after: from.revision,
             to,
             changes,
@@ -310,7 +313,6 @@ impl Store {
     ) -> Result<PointReport, BackupError> {
         let (dir_for_read, p) = (dir.to_path_buf(), point);
         let plan = tokio::task::spawn_blocking(move || plan_point(&dir_for_read, p)).await??;
-        self.migrate().await?;
         let mut tx = self.begin_restore().await?;
         self.insert_snapshot(&mut tx, &plan.snapshot).await?;
         let mut w = WriteTx::resume(tx, self, plan.snapshot.header.head_revision);
@@ -472,7 +474,7 @@ fn plan_point(dir: &Path, point: Point) -> Result<PointPlan, BackupError> {
             });
         }
         reached = reached.max(rows.to);
-        reached_ms = reached_ms.max(BackupReader::open(&path)?.header().created_ms);
+        reached_ms = reached_ms.max(rows.created_ms);
         all.push((path, rows));
     }
     // The point, as a revision and a time.
@@ -618,6 +620,7 @@ fn fill_segment(w: &mut BackupWriter, rows: &SegmentRows) -> Result<(), BackupEr
 fn read_segment(path: &Path) -> Result<SegmentRows, BackupError> {
     let mut r = BackupReader::open(path)?;
     let mut rows = SegmentRows {
+        created_ms: r.header().created_ms,
         after: 0,
         to: 0,
         changes: Vec::new(),
