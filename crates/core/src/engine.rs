@@ -237,7 +237,7 @@ impl OrgEngine {
                     .iter()
                     .map(|l| node_of(ix, l.as_str()))
                     .collect::<Result<SmallVec<_>, _>>()?;
-                match ix.res_ix.get(r.id.as_str()).copied() {
+                match ix.resource(r.id.as_str()) {
                     Some(me) => ix.update_resource(me, r.name.clone(), home, links),
                     None => {
                         ix.add_resource(r, home, links);
@@ -296,9 +296,7 @@ impl OrgEngine {
                 let scope = match &b.scope {
                     Scope::Node(n) => Tx::Node(node_of(ix, n.as_str())?),
                     Scope::Resource(r) => Tx::Res(
-                        ix.res_ix
-                            .get(r.as_str())
-                            .copied()
+                        ix.resource(r.as_str())
                             .ok_or_else(|| dangling(r.as_str()))?,
                     ),
                 };
@@ -354,9 +352,7 @@ impl OrgEngine {
             }
             ObjectKey::Resource(id) => {
                 let me = ix
-                    .res_ix
-                    .get(id.as_str())
-                    .copied()
+                    .resource(id.as_str())
                     .ok_or_else(|| dangling(id.as_str()))?;
                 if !ix.resources[me as usize].bindings.is_empty() {
                     return Err(referenced(id.as_str()));
@@ -444,7 +440,7 @@ impl OrgEngine {
     pub(crate) fn resolve_target(&self, r: &TargetRef) -> Option<Tx> {
         match r {
             TargetRef::Node(id) => self.ix.node_ix.get(id.as_str()).map(|&n| Tx::Node(n)),
-            TargetRef::Resource(id) => self.ix.res_ix.get(id.as_str()).map(|&r| Tx::Res(r)),
+            TargetRef::Resource(id) => self.ix.resource(id.as_str()).map(Tx::Res),
             TargetRef::Path(names) => {
                 let (first, rest) = names.split_first()?;
                 if first != &self.model.org.name {
@@ -533,11 +529,17 @@ impl OrgEngine {
 
     /// Resolves a target given as text in a question (ID first: the fast path).
     pub(crate) fn target_arg(&self, s: &str) -> Result<Tx, QueryError> {
+        self.target_homed(s).map(|(t, _)| t)
+    }
+
+    /// [`Self::target_arg`] with the target's home word (see [`Self::home_word`]), which a
+    /// resource's ID brings with it.
+    pub(crate) fn target_homed(&self, s: &str) -> Result<(Tx, u32), QueryError> {
         // IDs name their kind by prefix: one lookup, in the right map.
         let by_id = if s.starts_with("res_") {
-            self.ix.res_ix.get(s).map(|&r| Tx::Res(r))
+            self.ix.res_ix.get(s).map(|k| (Tx::Res(k.ix), k.home))
         } else {
-            self.ix.node_ix.get(s).map(|&n| Tx::Node(n))
+            self.ix.node_ix.get(s).map(|&n| (Tx::Node(n), 0))
         };
         if let Some(t) = by_id {
             return Ok(t);
@@ -546,8 +548,10 @@ impl OrgEngine {
             field: "target",
             value: s.into(),
         })?;
-        self.resolve_target(&r)
-            .ok_or_else(|| QueryError::UnknownTarget(s.into()))
+        let t = self
+            .resolve_target(&r)
+            .ok_or_else(|| QueryError::UnknownTarget(s.into()))?;
+        Ok((t, self.home_word(t)))
     }
 
     /// A folder or project by ID or path (`None` for the organisation itself or an unknown

@@ -843,3 +843,92 @@ fn o_admin_id(o: &Org) -> canopy_core::ids::PrincipalId {
         .id
         .clone()
 }
+
+/// Decisions read a path from registers when it is short (16 nodes or fewer) and from memory
+/// otherwise, and each binding carries its scope's depth: trees deeper than the default limit,
+/// and moves that change depths, must decide the same either way.
+#[test]
+fn deep_trees_and_moves_across_the_register_path_decide_alike() {
+    let mut o = org();
+    o.engine
+        .execute(
+            &Actor::instance_admin("root"),
+            &Command::UpdateOrg {
+                limits: Some(Limits {
+                    max_depth: 30,
+                    max_nodes: 100,
+                }),
+                policy: None,
+            },
+            &o.clock,
+        )
+        .unwrap();
+    let mut parent = "acme".to_string();
+    let mut at_depth = vec![parent.clone()];
+    for level in 1..=20 {
+        o.folder(&format!("l{level}"), &parent).unwrap();
+        parent = format!("{parent}/l{level}");
+        at_depth.push(parent.clone());
+    }
+    o.project("p", &parent).unwrap();
+    o.vm("vm-deep", &format!("{parent}/p")).unwrap();
+    o.folder("side", "acme").unwrap();
+    o.project("q", "acme/side").unwrap();
+    o.vm("vm-side", "acme/side/q").unwrap();
+    for (user, depth) in [
+        ("d3", 3),
+        ("d6", 6),
+        ("d15", 15),
+        ("d16", 16),
+        ("d17", 17),
+        ("d20", 20),
+    ] {
+        o.user(user);
+        o.bind(&format!("user:{user}"), "operator", &at_depth[depth])
+            .unwrap();
+    }
+    let deep = format!("{parent}/p/vm-deep");
+    for user in ["d3", "d15", "d16", "d17", "d20"] {
+        assert!(
+            o.allowed(&format!("user:{user}"), "vm.power", &deep),
+            "{user}"
+        );
+        assert!(!o.allowed(&format!("user:{user}"), "vm.power", "acme/side/q/vm-side"));
+    }
+    // The binding at depth 16 covers what sits 17 deep, not its parent at 15.
+    assert!(o.allowed("user:d16", "vm.power", &at_depth[17]));
+    assert!(!o.allowed("user:d16", "vm.power", &at_depth[15]));
+    // Moving l4 (and everything below) under acme/side shifts every depth below it by two: the
+    // bindings keep covering what they covered, and nothing else.
+    o.run(Command::UpdateNode {
+        node: t(&at_depth[4]),
+        name: None,
+        parent: Some(t("acme/side")),
+    })
+    .unwrap();
+    let moved = deep.replacen("acme/l1/l2/l3/", "acme/side/", 1);
+    assert!(!o.allowed("user:d3", "vm.power", &moved));
+    for user in ["d15", "d16", "d17", "d20"] {
+        assert!(
+            o.allowed(&format!("user:{user}"), "vm.power", &moved),
+            "{user}"
+        );
+    }
+    // A short path is read from registers: l6, now at depth 4, still covers l7 below it.
+    assert!(o.allowed("user:d6", "vm.power", "acme/side/l4/l5/l6/l7"));
+    assert!(!o.allowed("user:d6", "vm.power", "acme/side/l4/l5"));
+    assert!(!o.allowed("user:d15", "vm.power", "acme/side/l4/l5/l6"));
+    // Moving it back restores the depths.
+    o.run(Command::UpdateNode {
+        node: t("acme/side/l4"),
+        name: None,
+        parent: Some(t(&at_depth[3])),
+    })
+    .unwrap();
+    for user in ["d3", "d15", "d16", "d17", "d20"] {
+        assert!(
+            o.allowed(&format!("user:{user}"), "vm.power", &deep),
+            "{user}"
+        );
+    }
+}

@@ -208,12 +208,17 @@ impl OrgEngine {
             found.retain(|(t, _, _)| matches!(t, Tx::Res(r) if &*self.ix.resources[*r as usize].type_name == ty));
         }
         let mut namer = self.namer();
+        // Most targets are held through the same few groups: name each set of groups once.
+        let mut named_via: FxHashMap<&[Ix], Vec<String>> = FxHashMap::default();
         let items = id_order(&found, |x| self.id_of(x.0)).into_iter().map(|i| {
             let (t, holding, via) = &found[i];
             AccessEntry {
                 target: namer.info(*t),
                 holding: holding.clone(),
-                via: self.refs(via),
+                via: named_via
+                    .entry(via.as_slice())
+                    .or_insert_with(|| self.refs(via))
+                    .clone(),
             }
         });
         Ok(Listing {
@@ -300,7 +305,7 @@ impl OrgEngine {
         let mut roots: Vec<Tx> = Vec::new();
         for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if !g.deny() && self.expiry(g) > now && !roots.contains(&g.scope()) {
+                if !g.deny() && self.expiry(&g) > now && !roots.contains(&g.scope()) {
                     roots.push(g.scope());
                 }
             }
@@ -361,7 +366,7 @@ impl OrgEngine {
     pub(crate) fn candidates(&self, a: Ix, t: Tx, now: i64) -> FxHashSet<Ix> {
         let mut scopes: Vec<Tx> = Vec::new();
         for path in self.cover(t).paths {
-            for &n in path {
+            for &n in path.iter() {
                 if !scopes.contains(&Tx::Node(n)) {
                     scopes.push(Tx::Node(n));
                 }
@@ -438,7 +443,12 @@ impl Namer<'_> {
             Tx::Node(n) => self.node_path(n).to_string(),
             Tx::Res(r) => {
                 let res = &ix.resources[r as usize];
-                format!("{}/{}", self.node_path(res.home), res.name)
+                let (home, name) = (self.node_path(res.home), res.name.as_str());
+                let mut path = String::with_capacity(home.len() + 1 + name.len());
+                path.push_str(home);
+                path.push('/');
+                path.push_str(name);
+                path
             }
         };
         TargetInfo {

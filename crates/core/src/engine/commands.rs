@@ -992,7 +992,9 @@ impl OrgEngine {
             .values()
             .filter(|r| !catalog.has_type(&r.type_name))
         {
-            dependents.push(self.path_of(Tx::Res(self.ix.res_ix[r.id.as_str()])));
+            if let Some(x) = self.ix.resource(r.id.as_str()) {
+                dependents.push(self.path_of(Tx::Res(x)));
+            }
         }
         let actions: Vec<(String, crate::action::ActionClass)> =
             catalog.actions().map(|(a, c, _)| (a, c)).collect();

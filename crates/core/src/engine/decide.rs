@@ -5,7 +5,10 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use super::OrgEngine;
-use super::index::{Grant, HAS_LINKS, Ix, ROOT, Tx};
+use super::index::{
+    ALLOWS, Bound, DENIES, Grant, HAS_LINKS, Ix, Lanes, NO_EFFECT, NO_SCOPE, NodePath, PATH_LANES,
+    ROOT, TARGET_LANE, Tx, scope_word,
+};
 use crate::error::QueryError;
 use crate::model::{Conditions, RequestContext};
 use crate::time::Timestamp;
@@ -53,9 +56,19 @@ impl Holding {
     }
 }
 
-/// How many grant lists of a subject's closure a decision fetches at once (a user in a handful
+/// How many binding lists of a subject's closure a decision fetches at once (a user in a handful
 /// of groups: all of them).
 const LISTS_AT_ONCE: usize = 8;
+
+/// What one decision's walk over binding lists holds fixed.
+struct Walk<'a> {
+    /// What each role does for the action.
+    effects: &'a [u8],
+    /// The target, as a binding's scope names it.
+    target: u32,
+    ctx: &'a RequestContext,
+    now: i64,
+}
 
 /// What the grants seen so far decide.
 struct Verdict {
@@ -75,7 +88,18 @@ pub struct Asker<'a> {
 /// The nodes whose scopes cover a target (§3.5 step 2): its home path and each link's path.
 pub(crate) struct Cover<'a> {
     pub target: Tx,
-    pub paths: SmallVec<[&'a [Ix]; 3]>,
+    pub paths: SmallVec<[&'a NodePath; 3]>,
+    /// The path and the target as a decision compares scopes with them, when the target has
+    /// one path and it fits.
+    lanes: Option<Lanes>,
+}
+
+impl Cover<'_> {
+    /// Whether node `x` is on one of the paths.
+    #[inline(always)]
+    fn holds(&self, x: Ix) -> bool {
+        self.paths.iter().any(|p| p.holds(x))
+    }
 }
 
 impl OrgEngine {
@@ -91,12 +115,20 @@ impl OrgEngine {
     ) -> Result<Decision, QueryError> {
         let p = self.subject_arg(principal)?;
         let a = self.action_arg(action)?;
-        let t = self.target_arg(target)?;
-        Ok(self.decision(p, a, t, ctx, now))
+        let (t, home) = self.target_homed(target)?;
+        Ok(self.decision(p, a, t, home, ctx, now))
     }
 
-    fn decision(&self, p: Ix, a: Ix, t: Tx, ctx: &RequestContext, now: Timestamp) -> Decision {
-        let (allowed, valid_until) = self.decide(p, a, t, ctx, now.millis());
+    fn decision(
+        &self,
+        p: Ix,
+        a: Ix,
+        t: Tx,
+        home: u32,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Decision {
+        let (allowed, valid_until) = self.decide_homed(p, a, t, home, ctx, now.millis());
         Decision {
             allowed,
             revision: self.revision,
@@ -142,7 +174,7 @@ impl OrgEngine {
             }
         };
         let (p, a) = (p?, self.action_arg(action)?);
-        Ok(Some(self.decision(p, a, t, ctx, now)))
+        Ok(Some(self.decision(p, a, t, self.home_word(t), ctx, now)))
     }
 
     /// Many checks at one revision; each answers for itself.
@@ -157,40 +189,72 @@ impl OrgEngine {
             .collect()
     }
 
-    pub(crate) fn cover(&self, t: Tx) -> Cover<'_> {
-        let mut paths = SmallVec::new();
+    /// A resource's home word (`res_home`); 0 for a node.
+    #[inline]
+    pub(crate) fn home_word(&self, t: Tx) -> u32 {
         match t {
-            Tx::Node(n) => paths.push(&self.ix.paths[n as usize][..]),
+            Tx::Node(_) => 0,
+            Tx::Res(r) => self.ix.res_home[r as usize],
+        }
+    }
+
+    pub(crate) fn cover(&self, t: Tx) -> Cover<'_> {
+        self.cover_homed(t, self.home_word(t))
+    }
+
+    /// The cover of `t`, whose home word is `home`.
+    fn cover_homed(&self, t: Tx, home: u32) -> Cover<'_> {
+        let mut paths: SmallVec<[&NodePath; 3]> = SmallVec::new();
+        match t {
+            Tx::Node(n) => paths.push(&self.ix.paths[n as usize]),
             Tx::Res(r) => {
-                let home = self.ix.res_home[r as usize];
-                paths.push(&self.ix.paths[(home & !HAS_LINKS) as usize][..]);
+                paths.push(&self.ix.paths[(home & !HAS_LINKS) as usize]);
                 if home & HAS_LINKS != 0 {
                     for &l in &self.ix.resources[r as usize].links {
-                        paths.push(&self.ix.paths[l as usize][..]);
+                        paths.push(&self.ix.paths[l as usize]);
                     }
                 }
             }
         }
-        Cover { target: t, paths }
+        let lanes = match paths.as_slice() {
+            [home] if home.len() <= PATH_LANES => {
+                let home: &[Ix] = home;
+                let mut lanes: Lanes = [NO_SCOPE; 32];
+                lanes[..PATH_LANES].fill(ROOT);
+                lanes[..home.len()].copy_from_slice(home);
+                lanes[TARGET_LANE] = scope_word(t);
+                Some(lanes)
+            }
+            _ => None,
+        };
+        Cover {
+            target: t,
+            paths,
+            lanes,
+        }
     }
 
     /// Whether a binding at `scope` covers the target.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn covers(&self, c: &Cover<'_>, scope: Tx) -> bool {
         match scope {
             Tx::Res(_) => scope == c.target,
-            Tx::Node(x) => {
-                let d = self.ix.depth[x as usize] as usize;
-                c.paths.iter().any(|p| p.get(d) == Some(&x))
-            }
+            Tx::Node(x) => c.holds(x),
         }
     }
 
     /// Whether the guardrails that apply to `t` permit action `a` (§3.4).
     #[inline]
     pub(crate) fn guard_permits(&self, t: Tx, a: Ix) -> bool {
+        self.guard_homed(t, self.home_word(t), a)
+    }
+
+    /// [`Self::guard_permits`] for `t` whose home word is `home`.
+    #[inline]
+    fn guard_homed(&self, t: Tx, home: u32, a: Ix) -> bool {
         let permits = |n: Ix| {
-            self.ix.caps[n as usize]
+            self.ix.paths[n as usize]
+                .cap
                 .as_ref()
                 .is_none_or(|c| c.contains(a))
         };
@@ -201,7 +265,6 @@ impl OrgEngine {
                 path.len() < 2 || permits(path[path.len() - 2])
             }
             Tx::Res(r) => {
-                let home = self.ix.res_home[r as usize];
                 permits(home & !HAS_LINKS)
                     && (home & HAS_LINKS == 0
                         || self.ix.resources[r as usize]
@@ -219,10 +282,15 @@ impl OrgEngine {
             .is_some_and(|h| h.enabled_subject)
     }
 
-    /// The grants of principal `s` for action `a`.
-    #[inline]
-    pub(crate) fn grants(&self, s: Ix, a: Ix) -> &[Grant] {
-        self.ix.grants.get(a as usize).map_or(&[], |g| g.of(s))
+    /// The grants of principal `s` for action `a`: each of its bindings whose role allows or
+    /// denies `a`.
+    pub(crate) fn grants(&self, s: Ix, a: Ix) -> impl Iterator<Item = Grant> + '_ {
+        self.ix.bound.of(s).iter().filter_map(move |b| {
+            match self.ix.effects_of(a).get(b.role() as usize) {
+                None | Some(&NO_EFFECT) => None,
+                Some(&effect) => Some(Grant::of(b, effect == DENIES)),
+            }
+        })
     }
 
     /// When the grant's binding stops applying (`i64::MAX`: never).
@@ -261,33 +329,72 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> (bool, i64) {
-        let (allowed, valid_until) = self.by_bindings(p, a, t, ctx, now);
-        (allowed && self.guard_permits(t, a), valid_until)
+        self.decide_homed(p, a, t, self.home_word(t), ctx, now)
+    }
+
+    /// [`Self::decide`] for `t` whose home word is `home`.
+    fn decide_homed(
+        &self,
+        p: Ix,
+        a: Ix,
+        t: Tx,
+        home: u32,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> (bool, i64) {
+        let (allowed, valid_until) = self.by_bindings(p, a, &self.cover_homed(t, home), ctx, now);
+        (allowed && self.guard_homed(t, home, a), valid_until)
     }
 
     /// §3.5 steps 1–4, the bindings without the guardrails; with the first time an expiry could
     /// change it.
     ///
     /// At scale a decision is bound by cache misses, so the loads are arranged to overlap: the
-    /// target's cover is fetched before the grant lists are walked, and the lists of up to
+    /// target's cover is fetched before the binding lists are walked, and the lists of up to
     /// [`LISTS_AT_ONCE`] principals of the closure are fetched together before any is read.
-    fn by_bindings(&self, p: Ix, a: Ix, t: Tx, ctx: &RequestContext, now: i64) -> (bool, i64) {
+    fn by_bindings(
+        &self,
+        p: Ix,
+        a: Ix,
+        cover: &Cover<'_>,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> (bool, i64) {
         let Some(hot) = self.ix.hot.get(p as usize).filter(|h| h.enabled_subject) else {
             return (false, i64::MAX);
         };
-        let cover = self.cover(t);
-        let Some(by_principal) = self.ix.grants.get(a as usize) else {
-            return (false, i64::MAX);
+        let effects = self.ix.effects_of(a);
+        let walk = Walk {
+            effects,
+            target: scope_word(cover.target),
+            ctx,
+            now,
         };
+        // With the target's lanes, a binding's scope covers it exactly when it equals the slot
+        // its entry names (see `Lanes`); without them (links, a deep path), it is looked up.
+        match &cover.lanes {
+            Some(lanes) => self.walk(&hot.closure, &walk, |b| {
+                lanes[b.lane() % lanes.len()] == b.scope_word()
+            }),
+            None => self.walk(&hot.closure, &walk, |b| match b.node() {
+                Some(x) => cover.holds(x),
+                None => b.scope_word() == walk.target,
+            }),
+        }
+    }
+
+    /// The bindings of every principal of `closure`, until a deny settles it.
+    #[inline(always)]
+    fn walk(&self, closure: &[Ix], w: &Walk<'_>, covers: impl Fn(&Bound) -> bool) -> (bool, i64) {
         let mut verdict = Verdict {
             allowed: false,
             valid_until: i64::MAX,
         };
-        for chunk in hot.closure.chunks(LISTS_AT_ONCE) {
-            let lists: [&[Grant]; LISTS_AT_ONCE] =
-                std::array::from_fn(|i| chunk.get(i).map_or(&[][..], |&s| by_principal.of(s)));
+        for chunk in closure.chunks(LISTS_AT_ONCE) {
+            let lists: [&[Bound]; LISTS_AT_ONCE] =
+                std::array::from_fn(|i| chunk.get(i).map_or(&[][..], |&s| self.ix.bound.of(s)));
             for list in &lists[..chunk.len()] {
-                if self.evaluate(list, &cover, ctx, now, &mut verdict) {
+                if self.evaluate(list, w, &covers, &mut verdict) {
                     return (false, verdict.valid_until);
                 }
             }
@@ -295,34 +402,56 @@ impl OrgEngine {
         (verdict.allowed, verdict.valid_until)
     }
 
-    /// §3.5 steps 3–4 over one grant list; `true` when an applicable deny settles it.
-    #[inline]
+    /// §3.5 steps 3–4 over one principal's bindings; `true` when an applicable deny settles it.
+    /// Without branches on what the data says, but for the rare binding with an expiry or
+    /// conditions: which bindings apply to a target is as good as random. The effects of the
+    /// bindings that apply are or-ed together (allow and deny are two bits).
+    #[inline(always)]
     fn evaluate(
         &self,
-        list: &[Grant],
-        cover: &Cover<'_>,
-        ctx: &RequestContext,
-        now: i64,
+        list: &[Bound],
+        w: &Walk<'_>,
+        covers: &impl Fn(&Bound) -> bool,
         verdict: &mut Verdict,
     ) -> bool {
-        for g in list {
-            if !self.covers(cover, g.scope()) {
-                continue;
-            }
-            if g.special() {
-                let expires = self.expiry(g);
-                if expires <= now || (self.is_conditional(g) && !self.conditions_of(g).met_by(ctx))
-                {
-                    continue;
-                }
-                verdict.valid_until = verdict.valid_until.min(expires);
-            }
-            if g.deny() {
-                return true;
-            }
-            verdict.allowed = true;
+        let mut effects = NO_EFFECT;
+        for b in list {
+            let effect = w
+                .effects
+                .get(b.role() as usize)
+                .copied()
+                .unwrap_or(NO_EFFECT);
+            let covered = covers(b);
+            let applies = if b.special() {
+                self.special_applies(b, covered && effect != NO_EFFECT, w, verdict)
+            } else {
+                covered
+            };
+            effects |= effect & 0u8.wrapping_sub(u8::from(applies));
         }
-        false
+        verdict.allowed |= effects & ALLOWS != 0;
+        effects & DENIES != 0
+    }
+
+    /// Whether a covering binding with an expiry or conditions applies now, in the context;
+    /// notes when its expiry could change the answer.
+    #[cold]
+    #[inline(never)]
+    fn special_applies(
+        &self,
+        b: &Bound,
+        covering: bool,
+        w: &Walk<'_>,
+        verdict: &mut Verdict,
+    ) -> bool {
+        let binding = &self.ix.bindings[b.binding() as usize];
+        let applies = covering
+            && binding.expires > w.now
+            && binding.conditions.as_ref().is_none_or(|c| c.met_by(w.ctx));
+        if applies {
+            verdict.valid_until = verdict.valid_until.min(binding.expires);
+        }
+        applies
     }
 
     /// §3.5 without guardrails, as the escalation rule compares (§3.7).
@@ -334,7 +463,7 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> bool {
-        self.by_bindings(p, a, t, ctx, now).0
+        self.by_bindings(p, a, &self.cover(t), ctx, now).0
     }
 
     /// How `p` holds `a` on `t`, with the groups through which it is allowed.
@@ -355,15 +484,15 @@ impl OrgEngine {
         let mut via: SmallVec<[Ix; 4]> = SmallVec::new();
         for &s in &self.ix.hot[p as usize].closure {
             for g in self.grants(s, a) {
-                if self.expiry(g) <= now || !self.covers(&cover, g.scope()) {
+                if self.expiry(&g) <= now || !self.covers(&cover, g.scope()) {
                     continue;
                 }
-                match (g.deny(), self.is_conditional(g)) {
+                match (g.deny(), self.is_conditional(&g)) {
                     (true, false) => return None,
-                    (true, true) => unless.push(self.conditions_of(g).clone()),
+                    (true, true) => unless.push(self.conditions_of(&g).clone()),
                     (false, conditional) => {
                         if conditional {
-                            conditions.push(self.conditions_of(g).clone());
+                            conditions.push(self.conditions_of(&g).clone());
                         } else {
                             unconditional = true;
                         }

@@ -204,7 +204,7 @@ impl OrgEngine {
                     }
                 }
                 ObjectKey::Resource(id) => {
-                    if let Some(&r) = ix.res_ix.get(id.as_str()) {
+                    if let Some(r) = ix.resource(id.as_str()) {
                         region.roots.insert(Tx::Res(r));
                         region.wide = true;
                     }
@@ -306,7 +306,7 @@ impl OrgEngine {
         if self.ix.principals.get(s as usize).is_some_and(|p| p.live) {
             for &g in &self.ix.hot[s as usize].closure {
                 for grant in self.grants(g, a) {
-                    if self.expiry(grant) <= now {
+                    if self.expiry(&grant) <= now {
                         continue;
                     }
                     match grant.scope() {

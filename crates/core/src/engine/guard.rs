@@ -321,8 +321,7 @@ impl OrgEngine {
             };
             let denied = self.ix.hot[u as usize].closure.iter().any(|&s| {
                 self.grants(s, a)
-                    .iter()
-                    .any(|g| g.deny() && g.scope() == root && self.expiry(g) > now)
+                    .any(|g| g.deny() && g.scope() == root && self.expiry(&g) > now)
             });
             !denied
         })

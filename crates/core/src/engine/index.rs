@@ -1,7 +1,8 @@
 //! The engine's incremental index: dense slots for every object, the transitive group closure of
-//! every subject, grants by (principal, action), and each node's guardrail cap. Every change
-//! touches only its own entries: a binding its grants, a membership the subjects below it, a move
-//! or guardrail the subtree below it (§3.6).
+//! every subject, each principal's bindings, what each role does for each action, and each node's
+//! guardrail cap. Every change touches only its own entries: a binding its principal's list, a
+//! role its row, a membership the subjects below it, a move or guardrail the subtree below it
+//! (§3.6).
 
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -67,12 +68,19 @@ pub(crate) enum Standing {
     Excluded,
 }
 
-/// One allow or deny of one binding for one action, where checks look it up: 8 bytes, so that a
-/// principal's grants for an action sit in a cache line or two. Expiry and conditions live on the
-/// binding; a grant only says whether it has any (`special`).
+/// One binding of a principal, where checks read it: 12 bytes, so that a group's bindings sit in
+/// a cache line or three. The role says, per action, whether the binding allows or denies it
+/// (through [`Index::effects_of`]); expiry and conditions live on the binding, and an entry only
+/// says whether it has any (`special`).
+///
+/// An entry also says where a check compares its scope (`lane`): the target's ancestor at the
+/// scope's depth, for a node, or the target itself, for a resource (see [`Lanes`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Grant {
+pub(crate) struct Bound {
     scope: u32,
+    /// The role in the low [`ROLE_BITS`] (16 million role slots, as the scope's 29 bits bound
+    /// nodes and resources), the lane above them.
+    role_lane: u32,
     binding: Ix,
 }
 
@@ -80,30 +88,110 @@ const SCOPE_IS_RESOURCE: u32 = 1 << 31;
 const GRANT_DENIES: u32 = 1 << 30;
 const GRANT_SPECIAL: u32 = 1 << 29;
 const SCOPE_INDEX: u32 = GRANT_SPECIAL - 1;
+const ROLE_BITS: u32 = 24;
+
+/// A scope as a binding's entry names it.
+pub(crate) fn scope_word(scope: Tx) -> u32 {
+    match scope {
+        Tx::Node(n) => n & SCOPE_INDEX,
+        Tx::Res(r) => (r & SCOPE_INDEX) | SCOPE_IS_RESOURCE,
+    }
+}
+
+fn word_scope(word: u32) -> Tx {
+    let ix = word & SCOPE_INDEX;
+    if word & SCOPE_IS_RESOURCE != 0 {
+        Tx::Res(ix)
+    } else {
+        Tx::Node(ix)
+    }
+}
+
+/// A target's path and the target itself as a check compares binding scopes with them: slot `d`
+/// holds the ancestor at depth `d` (the root past the path's end: it is at depth 0, so no other
+/// node is ever equal to it), slot [`TARGET_LANE`] the target, and the slots above nothing a
+/// scope can equal. An entry's scope covers the target exactly when it equals its lane's slot.
+pub(crate) type Lanes = [u32; 32];
+
+/// Path slots in [`Lanes`]: targets on deeper paths are decided without them.
+pub(crate) const PATH_LANES: usize = 16;
+/// The slot of the target itself.
+pub(crate) const TARGET_LANE: usize = 16;
+/// A slot no scope equals, for nodes deeper than any path in the lanes.
+const NO_LANE: usize = 17;
+/// What fills the slots no scope equals (a scope word never has the deny bit).
+pub(crate) const NO_SCOPE: u32 = u32::MAX;
+
+/// The lane of a binding's scope at `depth` (nodes) or of a resource.
+fn lane(scope: Tx, depth: u16) -> u32 {
+    match scope {
+        Tx::Node(_) => u32::from(depth).min(NO_LANE as u32),
+        Tx::Res(_) => TARGET_LANE as u32,
+    }
+}
+
+impl Bound {
+    fn new(binding: Ix, role: Ix, scope: Tx, lane: u32, special: bool) -> Bound {
+        Bound {
+            scope: scope_word(scope) | if special { GRANT_SPECIAL } else { 0 },
+            role_lane: (role & ((1 << ROLE_BITS) - 1)) | (lane << ROLE_BITS),
+            binding,
+        }
+    }
+    /// The node the binding applies at, or `None` for a resource.
+    #[inline(always)]
+    pub fn node(&self) -> Option<Ix> {
+        (self.scope & SCOPE_IS_RESOURCE == 0).then_some(self.scope & SCOPE_INDEX)
+    }
+    /// The scope as [`scope_word`] names it.
+    #[inline(always)]
+    pub fn scope_word(&self) -> u32 {
+        self.scope & (SCOPE_IS_RESOURCE | SCOPE_INDEX)
+    }
+    /// The bound role.
+    #[inline(always)]
+    pub fn role(&self) -> Ix {
+        self.role_lane & ((1 << ROLE_BITS) - 1)
+    }
+    /// Where the scope is compared in [`Lanes`].
+    #[inline(always)]
+    pub fn lane(&self) -> usize {
+        (self.role_lane >> ROLE_BITS) as usize
+    }
+    fn set_lane(&mut self, lane: u32) {
+        self.role_lane = (self.role_lane & ((1 << ROLE_BITS) - 1)) | (lane << ROLE_BITS);
+    }
+    /// The binding expires or has conditions: look at it.
+    #[inline(always)]
+    pub fn special(&self) -> bool {
+        self.scope & GRANT_SPECIAL != 0
+    }
+    /// The binding.
+    #[inline]
+    pub fn binding(&self) -> Ix {
+        self.binding
+    }
+}
+
+/// What one binding does for one action: an allow or a deny at a scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grant {
+    scope: u32,
+    binding: Ix,
+}
 
 impl Grant {
-    fn new(binding: Ix, scope: Tx, deny: bool, special: bool) -> Grant {
-        let (ix, resource) = match scope {
-            Tx::Node(n) => (n, 0),
-            Tx::Res(r) => (r, SCOPE_IS_RESOURCE),
-        };
-        let flags = resource
-            | if deny { GRANT_DENIES } else { 0 }
-            | if special { GRANT_SPECIAL } else { 0 };
+    /// The grant a binding makes, allowing or denying.
+    pub fn of(b: &Bound, deny: bool) -> Grant {
         Grant {
-            scope: (ix & SCOPE_INDEX) | flags,
-            binding,
+            scope: b.scope | if deny { GRANT_DENIES } else { 0 },
+            binding: b.binding,
         }
     }
     /// Where the binding applies.
     #[inline]
     pub fn scope(&self) -> Tx {
-        let ix = self.scope & SCOPE_INDEX;
-        if self.scope & SCOPE_IS_RESOURCE != 0 {
-            Tx::Res(ix)
-        } else {
-            Tx::Node(ix)
-        }
+        word_scope(self.scope)
     }
     /// A deny (else an allow).
     #[inline]
@@ -122,33 +210,40 @@ impl Grant {
     }
 }
 
-/// Where one principal's grants for an action sit in that action's arena.
+/// What a role does for an action, in [`Index::effect`].
+pub(crate) const NO_EFFECT: u8 = 0;
+/// The role allows the action (and does not deny it).
+pub(crate) const ALLOWS: u8 = 1;
+/// The role denies the action.
+pub(crate) const DENIES: u8 = 2;
+
+/// Where one principal's bindings sit in the arena.
 #[derive(Clone, Copy, Default, Debug)]
 struct Span {
     start: u32,
     len: u32,
 }
 
-/// The grants of every principal for one action, packed in one array.
+/// The bindings of every principal, packed in one array.
 ///
-/// At scale a check's cost is its cache misses. A list per (action, principal) on the heap puts
-/// a group's grants anywhere in memory; here each action's grants share one array, and each
-/// principal's are contiguous, reached through an 8-byte span: the spans and grants that checks
-/// of an action read stay dense and in cache. A list owns room for [`room`]`(len)` grants (the
+/// At scale a check's cost is its cache misses. A list per principal on the heap puts a group's
+/// bindings anywhere in memory; here they share one array, and each principal's are contiguous,
+/// reached through an 8-byte span: what checks read stays dense and in cache (the bindings of a
+/// whole organisation of 20,000 take 240 KB). A list owns room for [`room`]`(len)` entries (the
 /// next power of two), so most pushes write in place; a full list moves to the end of the array
 /// with twice the room. The space left behind is reclaimed by compacting when it reaches half
-/// the array. So a change costs its own grants plus, amortised, a constant — also while a whole
+/// the array. So a change costs its own entries plus, amortised, a constant — also while a whole
 /// organisation is indexed at startup, where lists grow interleaved.
 #[derive(Default)]
-pub(crate) struct ActionGrants {
+pub(crate) struct BoundLists {
     /// By principal.
     spans: Vec<Span>,
-    arena: Vec<Grant>,
+    arena: Vec<Bound>,
     /// The room every span owns, together: the rest of `arena` is garbage.
     owned: usize,
 }
 
-/// The room a list of `len` grants owns in the arena.
+/// The room a list of `len` entries owns in the arena.
 fn room(len: usize) -> usize {
     if len == 0 {
         0
@@ -157,16 +252,17 @@ fn room(len: usize) -> usize {
     }
 }
 
-/// What fills owned room that holds no grant yet.
-const FILLER: Grant = Grant {
+/// What fills owned room that holds no entry yet.
+const FILLER: Bound = Bound {
     scope: 0,
+    role_lane: 0,
     binding: 0,
 };
 
-impl ActionGrants {
-    /// The grants of principal `p`.
+impl BoundLists {
+    /// The bindings of principal `p`.
     #[inline]
-    pub fn of(&self, p: Ix) -> &[Grant] {
+    pub fn of(&self, p: Ix) -> &[Bound] {
         match self.spans.get(p as usize) {
             Some(s) => {
                 let start = s.start as usize;
@@ -176,7 +272,7 @@ impl ActionGrants {
         }
     }
 
-    fn push(&mut self, p: Ix, g: Grant) {
+    fn push(&mut self, p: Ix, g: Bound) {
         if self.spans.len() <= p as usize {
             self.spans.resize(p as usize + 1, Span::default());
         }
@@ -194,6 +290,19 @@ impl ActionGrants {
         self.spans[p as usize].len += 1;
         self.owned = self.owned + room(len + 1) - room(len);
         self.compact_if_sparse();
+    }
+
+    /// Sets the lane of binding `b`'s entry in `p`'s list.
+    fn set_lane(&mut self, p: Ix, b: Ix, lane: u32) {
+        let Some(span) = self.spans.get(p as usize).copied() else {
+            return;
+        };
+        let (start, len) = (span.start as usize, span.len as usize);
+        for entry in &mut self.arena[start..start + len] {
+            if entry.binding == b {
+                entry.set_lane(lane);
+            }
+        }
     }
 
     fn remove_binding(&mut self, p: Ix, b: Ix) {
@@ -306,11 +415,8 @@ pub(crate) struct Index {
     /// Each node's depth (root 0), apart from the slots so that the check loop stays in cache.
     pub depth: Vec<u16>,
     /// Each node's path from the root to itself, both included: `paths[n][d]` is the ancestor
-    /// of `n` at depth `d`. Apart from the slots, for the same reason.
+    /// of `n` at depth `d`; and its guardrail cap. Apart from the slots, for the same reason.
     pub paths: Vec<NodePath>,
-    /// By node: what the guardrails at and above it permit strictly inside it (apart from the
-    /// slots, for the same reason).
-    pub caps: Vec<Cap>,
     pub node_ix: FxHashMap<CompactString, Ix>,
     pub node_count: u32,
     pub resources: Vec<ResSlot>,
@@ -319,12 +425,18 @@ pub(crate) struct Index {
     pub res_home: Vec<u32>,
     /// The resources that have links.
     pub linked: FxHashSet<Ix>,
-    pub res_ix: FxHashMap<CompactString, Ix>,
+    /// Resources by ID, each with its home word (as in `res_home`): a check by ID goes from the
+    /// map's entry straight to the home node's path.
+    pub res_ix: FxHashMap<CompactString, ResKey>,
     pub principals: Vec<PrinSlot>,
     /// By principal: what a check reads.
     pub hot: Vec<PrinHot>,
-    /// By action, then principal: the grants.
-    pub grants: Vec<ActionGrants>,
+    /// By principal: its bindings.
+    pub bound: BoundLists,
+    /// By action, then role: what the role does ([`NO_EFFECT`], [`ALLOWS`], [`DENIES`]), in
+    /// rows of `effects_stride` (the number of role slots), so that a check reads one row.
+    pub effects: Vec<u8>,
+    pub effects_stride: usize,
     pub prin_ix: FxHashMap<CompactString, Ix>,
     /// Per principal kind (user, service account, group): confusable key → index.
     pub prin_names: [FxHashMap<String, Ix>; 3],
@@ -339,6 +451,13 @@ pub(crate) struct Index {
     /// Slots of deleted objects by ID, so that an object put back (an undo) gets its slot back:
     /// indices stay stable across a dry run, and undone deletes leave no dead slots behind.
     pub dead: FxHashMap<Box<str>, Ix>,
+}
+
+/// A resource's index and home word, where its ID is looked up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResKey {
+    pub ix: Ix,
+    pub home: u32,
 }
 
 /// The top bit of a `res_home` word: the resource has links.
@@ -359,12 +478,13 @@ fn place<T>(slots: &mut Vec<T>, ix: Ix, slot: T) {
 pub(crate) const ROOT: Ix = 0;
 
 /// Ancestors a [`NodePath`] holds inline: the default depth limit (10 levels below the root,
-/// so paths of up to 11) with room to spare.
-const PATH_INLINE: usize = 13;
+/// so paths of up to 11).
+const PATH_INLINE: usize = 11;
 
 /// A node's path from the root, in one cache line up to [`PATH_INLINE`] nodes (deeper ones on
-/// the heap). A check compares a grant's scope with the target's ancestor at the scope's depth:
-/// with the whole path in the line it first touches, that is one miss, not two.
+/// the heap), with the node's guardrail cap. A check compares a binding's scope with the
+/// target's ancestor at the scope's depth and asks the cap of the target's node: with both in
+/// the line it first touches, that is one miss, not three.
 #[derive(Clone, Debug)]
 #[repr(align(64))]
 pub(crate) struct NodePath {
@@ -373,10 +493,12 @@ pub(crate) struct NodePath {
     /// A path too long for `inline`. Boxed so that the pointer is thin and the struct one line.
     #[allow(clippy::box_collection)]
     deep: Option<Box<Vec<Ix>>>,
+    /// What the guardrails at and above the node permit strictly inside it.
+    pub cap: Cap,
 }
 
 impl NodePath {
-    pub fn from_vec(path: Vec<Ix>) -> NodePath {
+    pub fn from_vec(path: Vec<Ix>, cap: Cap) -> NodePath {
         let mut inline = [0; PATH_INLINE];
         match inline.get_mut(..path.len()) {
             Some(head) => {
@@ -385,13 +507,27 @@ impl NodePath {
                     inline,
                     len: path.len() as u32,
                     deep: None,
+                    cap,
                 }
             }
             None => NodePath {
                 inline,
                 len: 0,
                 deep: Some(Box::new(path)),
+                cap,
             },
+        }
+    }
+}
+
+impl NodePath {
+    /// Whether `x` is on the path: one comparison per inline slot, without branches. Unused
+    /// slots hold the root, which is on every path.
+    #[inline]
+    pub fn holds(&self, x: Ix) -> bool {
+        match &self.deep {
+            Some(path) => path.contains(&x),
+            None => self.inline.iter().fold(false, |held, &n| held | (n == x)),
         }
     }
 }
@@ -444,8 +580,7 @@ impl Index {
             admin_actions: ActionSet::default(),
             nodes: vec![root],
             depth: vec![0],
-            paths: vec![NodePath::from_vec(vec![ROOT])],
-            caps: vec![None],
+            paths: vec![NodePath::from_vec(vec![ROOT], None)],
             node_ix: FxHashMap::default(),
             node_count: 0,
             resources: Vec::new(),
@@ -454,7 +589,9 @@ impl Index {
             res_ix: FxHashMap::default(),
             principals: Vec::new(),
             hot: Vec::new(),
-            grants: Vec::new(),
+            bound: BoundLists::default(),
+            effects: Vec::new(),
+            effects_stride: 0,
             prin_ix: FxHashMap::default(),
             prin_names: Default::default(),
             roles: Vec::new(),
@@ -538,6 +675,11 @@ impl Index {
         set
     }
 
+    /// A live resource by ID.
+    pub fn resource(&self, id: &str) -> Option<Ix> {
+        self.res_ix.get(id).map(|k| k.ix)
+    }
+
     pub fn action(&self, name: &str) -> Option<Ix> {
         self.action_ix
             .get(name)
@@ -552,10 +694,9 @@ impl Index {
         let ix = self.revive(id.as_str(), self.nodes.len());
         let mut path = self.paths[parent as usize].to_vec();
         path.push(ix);
-        let cap = self.caps[parent as usize].clone();
+        let cap = self.paths[parent as usize].cap.clone();
         place(&mut self.depth, ix, (path.len() - 1) as u16);
-        place(&mut self.caps, ix, cap);
-        place(&mut self.paths, ix, NodePath::from_vec(path));
+        place(&mut self.paths, ix, NodePath::from_vec(path, cap));
         place(
             &mut self.nodes,
             ix,
@@ -616,14 +757,28 @@ impl Index {
         self.node_count -= 1;
     }
 
+    /// Recomputes the paths and depths of `top` and everything below it, and the lanes of the
+    /// bindings there.
     fn recompute_paths(&mut self, top: Ix) {
         let mut stack = vec![top];
         while let Some(n) = stack.pop() {
             let parent = self.nodes[n as usize].parent.unwrap_or(ROOT);
             let mut path = self.paths[parent as usize].to_vec();
             path.push(n);
-            self.depth[n as usize] = (path.len() - 1) as u16;
-            self.paths[n as usize] = NodePath::from_vec(path);
+            let depth = (path.len() - 1) as u16;
+            let (old_lane, new_lane) = (
+                lane(Tx::Node(n), self.depth[n as usize]),
+                lane(Tx::Node(n), depth),
+            );
+            self.depth[n as usize] = depth;
+            let cap = self.paths[n as usize].cap.take();
+            self.paths[n as usize] = NodePath::from_vec(path, cap);
+            if old_lane != new_lane {
+                for &b in &self.nodes[n as usize].bindings {
+                    let p = self.bindings[b as usize].principal;
+                    self.bound.set_lane(p, b, new_lane);
+                }
+            }
             stack.extend(self.nodes[n as usize].children.iter().copied());
         }
     }
@@ -633,7 +788,7 @@ impl Index {
         let mut stack = vec![top];
         while let Some(n) = stack.pop() {
             let inherited = match self.nodes[n as usize].parent {
-                Some(p) => self.caps[p as usize].clone(),
+                Some(p) => self.paths[p as usize].cap.clone(),
                 None => None,
             };
             let cap = match self.permit_at(n) {
@@ -643,7 +798,7 @@ impl Index {
                     None => permit,
                 })),
             };
-            self.caps[n as usize] = cap;
+            self.paths[n as usize].cap = cap;
             stack.extend(self.nodes[n as usize].children.iter().copied());
         }
     }
@@ -698,7 +853,13 @@ impl Index {
                 bindings: Vec::new(),
             },
         );
-        self.res_ix.insert(r.id.as_str().into(), ix);
+        self.res_ix.insert(
+            r.id.as_str().into(),
+            ResKey {
+                ix,
+                home: self.res_home[ix as usize],
+            },
+        );
         ix
     }
 
@@ -728,7 +889,11 @@ impl Index {
         }
         let slot = &mut self.resources[ix as usize];
         slot.name = name;
-        self.res_home[ix as usize] = home_word(home, &links);
+        let word = home_word(home, &links);
+        self.res_home[ix as usize] = word;
+        if let Some(key) = self.res_ix.get_mut(slot.id.as_str()) {
+            key.home = word;
+        }
         slot.home = home;
         slot.links = links;
         let linked = !slot.links.is_empty();
@@ -943,13 +1108,9 @@ impl Index {
         self.dead.insert(id.as_str().into(), ix);
     }
 
-    /// Recompiles a role's action sets and re-grants its bindings (their old grants are found
-    /// through the old sets, so they go first).
+    /// Recompiles a role's action sets and its row of the effect table; its bindings' entries
+    /// name the role, so they stand as they are.
     fn recompile_role(&mut self, r: Ix) {
-        let bindings = self.roles[r as usize].bindings.clone();
-        for &b in &bindings {
-            self.ungrant(b);
-        }
         let statements = std::mem::take(&mut self.roles[r as usize].statements);
         let allow = self.matched(&statements, Effect::Allow);
         let deny = self.matched(&statements, Effect::Deny);
@@ -957,9 +1118,7 @@ impl Index {
         slot.statements = statements;
         slot.allow = allow;
         slot.deny = deny;
-        for b in bindings {
-            self.grant(b);
-        }
+        self.write_effects(r);
     }
 
     pub fn add_binding(&mut self, b: &Binding, principal: Ix, role: Ix, scope: Tx) -> Ix {
@@ -1005,30 +1164,50 @@ impl Index {
 
     fn grant(&mut self, b: Ix) {
         let slot = &self.bindings[b as usize];
-        let role = &self.roles[slot.role as usize];
         let special = slot.expires != i64::MAX || slot.conditions.is_some();
-        let (p, scope) = (slot.principal, slot.scope);
-        let denies: Vec<Ix> = role.deny.iter().collect();
-        let allows: Vec<Ix> = role.allow.minus(&role.deny).iter().collect();
-        for (actions, deny) in [(denies, true), (allows, false)] {
-            for a in actions {
-                if self.grants.len() <= a as usize {
-                    self.grants
-                        .resize_with(a as usize + 1, ActionGrants::default);
-                }
-                self.grants[a as usize].push(p, Grant::new(b, scope, deny, special));
-            }
-        }
+        let depth = match slot.scope {
+            Tx::Node(n) => self.depth[n as usize],
+            Tx::Res(_) => 0,
+        };
+        let entry = Bound::new(b, slot.role, slot.scope, lane(slot.scope, depth), special);
+        self.bound.push(slot.principal, entry);
     }
 
     fn ungrant(&mut self, b: Ix) {
-        let slot = &self.bindings[b as usize];
-        let role = &self.roles[slot.role as usize];
-        let p = slot.principal;
-        let touched: Vec<Ix> = role.allow.iter().chain(role.deny.iter()).collect();
-        for a in touched {
-            if let Some(by_principal) = self.grants.get_mut(a as usize) {
-                by_principal.remove_binding(p, b);
+        let p = self.bindings[b as usize].principal;
+        self.bound.remove_binding(p, b);
+    }
+
+    /// What each role does for action `a`, by role: [`NO_EFFECT`], [`ALLOWS`] or [`DENIES`].
+    #[inline]
+    pub fn effects_of(&self, a: Ix) -> &[u8] {
+        let start = a as usize * self.effects_stride;
+        self.effects
+            .get(start..start + self.effects_stride)
+            .unwrap_or(&[])
+    }
+
+    /// Writes role `r`'s column of the effect table; the whole table when the roles grew.
+    fn write_effects(&mut self, r: Ix) {
+        let stride = self.roles.len();
+        let columns: Vec<Ix> = if stride == self.effects_stride {
+            vec![r]
+        } else {
+            self.effects_stride = stride;
+            self.effects.clear();
+            (0..stride as Ix).collect()
+        };
+        self.effects.resize(self.actions.len() * stride, NO_EFFECT);
+        for r in columns {
+            let role = &self.roles[r as usize];
+            for a in 0..self.actions.len() {
+                self.effects[a * stride + r as usize] = if role.deny.contains(a as Ix) {
+                    DENIES
+                } else if role.allow.contains(a as Ix) {
+                    ALLOWS
+                } else {
+                    NO_EFFECT
+                };
             }
         }
     }
@@ -1143,18 +1322,18 @@ mod tests {
     fn node_paths_hold_short_and_deep_paths() {
         for len in [1, PATH_INLINE - 1, PATH_INLINE, PATH_INLINE + 1, 40] {
             let path: Vec<Ix> = (0..len as Ix).map(|i| i * 3).collect();
-            assert_eq!(&*NodePath::from_vec(path.clone()), &path[..]);
+            assert_eq!(&*NodePath::from_vec(path.clone(), None), &path[..]);
         }
         assert_eq!(std::mem::size_of::<NodePath>(), 64);
     }
 
     #[test]
-    fn action_grants_keep_each_principals_list_through_moves_and_compaction() {
-        let mut grants = ActionGrants::default();
-        let mut reference: Vec<Vec<Grant>> = vec![Vec::new(); 7];
+    fn bound_lists_keep_each_principals_list_through_moves_and_compaction() {
+        let mut grants = BoundLists::default();
+        let mut reference: Vec<Vec<Bound>> = vec![Vec::new(); 7];
         for b in 0..2000u32 {
             let p = (b * 5 + b / 3) % 7;
-            let g = Grant::new(b, Tx::Node(b % 50), b % 11 == 0, b % 13 == 0);
+            let g = Bound::new(b, b % 11, Tx::Node(b % 50), b % 7, b % 13 == 0);
             grants.push(p, g);
             reference[p as usize].push(g);
             if b % 3 == 0 {
