@@ -932,3 +932,40 @@ fn deep_trees_and_moves_across_the_register_path_decide_alike() {
         );
     }
 }
+
+/// A check by a resource's ID finds its home node through the ID map: after a move or a link,
+/// it must decide on the new home, exactly as a check by path does.
+#[test]
+fn a_check_by_resource_id_follows_moves_and_links() {
+    let mut o = org();
+    o.project("a", "acme").unwrap();
+    o.project("b", "acme").unwrap();
+    o.project("c", "acme").unwrap();
+    o.vm("vm-1", "acme/a").unwrap();
+    o.user("alice");
+    o.bind("user:alice", "operator", "acme/b").unwrap();
+    o.user("carol");
+    o.bind("user:carol", "operator", "acme/c").unwrap();
+    let id = o.engine.find_target("acme/a/vm-1").unwrap();
+    let id = id.as_str().to_string();
+    assert!(!o.allowed("user:alice", "vm.power", &id));
+    o.run(Command::UpdateResource {
+        resource: t(&id),
+        name: None,
+        parent: Some(t("acme/b")),
+        attributes: None,
+    })
+    .unwrap();
+    assert!(o.allowed("user:alice", "vm.power", &id));
+    assert!(!o.allowed("user:carol", "vm.power", &id));
+    o.run(Command::LinkResource {
+        resource: t(&id),
+        project: t("acme/c"),
+    })
+    .unwrap();
+    assert!(o.allowed("user:carol", "vm.power", &id));
+    assert_eq!(
+        o.allowed("user:carol", "vm.power", &id),
+        o.allowed("user:carol", "vm.power", "acme/b/vm-1")
+    );
+}
