@@ -391,10 +391,19 @@ impl OrgEngine {
             valid_until: i64::MAX,
         };
         for chunk in closure.chunks(LISTS_AT_ONCE) {
-            let lists: [&[Bound]; LISTS_AT_ONCE] =
-                std::array::from_fn(|i| chunk.get(i).map_or(&[][..], |&s| self.ix.bound.of(s)));
-            for list in &lists[..chunk.len()] {
-                if self.evaluate(list, w, &covers, &mut verdict) {
+            let lists: [(&[Bound], bool); LISTS_AT_ONCE] = std::array::from_fn(|i| {
+                chunk
+                    .get(i)
+                    .map_or((&[][..], false), |&s| self.ix.bound.list(s))
+            });
+            for &(list, special) in &lists[..chunk.len()] {
+                let effects = if special {
+                    self.special_effects(list, w, &covers, &mut verdict)
+                } else {
+                    plain_effects(list, w.effects, &covers)
+                };
+                verdict.allowed |= effects & ALLOWS != 0;
+                if effects & DENIES != 0 {
                     return (false, verdict.valid_until);
                 }
             }
@@ -402,18 +411,16 @@ impl OrgEngine {
         (verdict.allowed, verdict.valid_until)
     }
 
-    /// §3.5 steps 3–4 over one principal's bindings; `true` when an applicable deny settles it.
-    /// Without branches on what the data says, but for the rare binding with an expiry or
-    /// conditions: which bindings apply to a target is as good as random. The effects of the
-    /// bindings that apply are or-ed together (allow and deny are two bits).
-    #[inline(always)]
-    fn evaluate(
+    /// [`plain_effects`] for a list with bindings that expire or have conditions: those are
+    /// looked at one by one.
+    #[inline(never)]
+    fn special_effects(
         &self,
         list: &[Bound],
         w: &Walk<'_>,
         covers: &impl Fn(&Bound) -> bool,
         verdict: &mut Verdict,
-    ) -> bool {
+    ) -> u8 {
         let mut effects = NO_EFFECT;
         for b in list {
             let effect = w
@@ -429,8 +436,7 @@ impl OrgEngine {
             };
             effects |= effect & 0u8.wrapping_sub(u8::from(applies));
         }
-        verdict.allowed |= effects & ALLOWS != 0;
-        effects & DENIES != 0
+        effects
     }
 
     /// Whether a covering binding with an expiry or conditions applies now, in the context;
@@ -520,4 +526,15 @@ impl OrgEngine {
     pub(crate) fn root(&self) -> Tx {
         Tx::Node(ROOT)
     }
+}
+
+/// §3.5 steps 3–4 over one principal's bindings, none of which expires or has conditions: what
+/// the covering ones do, allow and deny or-ed together (two bits). Without branches on the data:
+/// which bindings cover a target is as good as random.
+#[inline(always)]
+fn plain_effects(list: &[Bound], effects: &[u8], covers: &impl Fn(&Bound) -> bool) -> u8 {
+    list.iter().fold(NO_EFFECT, |acc, b| {
+        let effect = effects.get(b.role() as usize).copied().unwrap_or(NO_EFFECT);
+        acc | (effect & 0u8.wrapping_sub(u8::from(covers(b))))
+    })
 }

@@ -221,7 +221,25 @@ pub(crate) const DENIES: u8 = 2;
 #[derive(Clone, Copy, Default, Debug)]
 struct Span {
     start: u32,
-    len: u32,
+    /// The number of entries, and in the top bit whether any is special: a check reads a list
+    /// without special entries in a loop that never looks for them.
+    len_special: u32,
+}
+
+const SPAN_SPECIAL: u32 = 1 << 31;
+
+impl Span {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        (self.len_special & !SPAN_SPECIAL) as usize
+    }
+    #[inline(always)]
+    fn has_special(&self) -> bool {
+        self.len_special & SPAN_SPECIAL != 0
+    }
+    fn set(&mut self, len: usize, special: bool) {
+        self.len_special = len as u32 | if special { SPAN_SPECIAL } else { 0 };
+    }
 }
 
 /// The bindings of every principal, packed in one array.
@@ -263,12 +281,19 @@ impl BoundLists {
     /// The bindings of principal `p`.
     #[inline]
     pub fn of(&self, p: Ix) -> &[Bound] {
+        self.list(p).0
+    }
+
+    /// The bindings of principal `p`, and whether any of them is special.
+    #[inline]
+    pub fn list(&self, p: Ix) -> (&[Bound], bool) {
         match self.spans.get(p as usize) {
             Some(s) => {
                 let start = s.start as usize;
-                self.arena.get(start..start + s.len as usize).unwrap_or(&[])
+                let list = self.arena.get(start..start + s.len()).unwrap_or(&[]);
+                (list, s.has_special())
             }
-            None => &[],
+            None => (&[], false),
         }
     }
 
@@ -277,7 +302,7 @@ impl BoundLists {
             self.spans.resize(p as usize + 1, Span::default());
         }
         let span = self.spans[p as usize];
-        let (start, len) = (span.start as usize, span.len as usize);
+        let (start, len) = (span.start as usize, span.len());
         if len == room(len) {
             // Full (or empty): move to the end, with room for twice as many.
             let new_start = self.arena.len();
@@ -287,7 +312,7 @@ impl BoundLists {
         }
         let at = self.spans[p as usize].start as usize + len;
         self.arena[at] = g;
-        self.spans[p as usize].len += 1;
+        self.spans[p as usize].set(len + 1, span.has_special() || g.special());
         self.owned = self.owned + room(len + 1) - room(len);
         self.compact_if_sparse();
     }
@@ -297,7 +322,7 @@ impl BoundLists {
         let Some(span) = self.spans.get(p as usize).copied() else {
             return;
         };
-        let (start, len) = (span.start as usize, span.len as usize);
+        let (start, len) = (span.start as usize, span.len());
         for entry in &mut self.arena[start..start + len] {
             if entry.binding == b {
                 entry.set_lane(lane);
@@ -309,7 +334,7 @@ impl BoundLists {
         let Some(span) = self.spans.get(p as usize).copied() else {
             return;
         };
-        let (start, len) = (span.start as usize, span.len as usize);
+        let (start, len) = (span.start as usize, span.len());
         let list = &mut self.arena[start..start + len];
         let mut kept = 0;
         for i in 0..len {
@@ -318,7 +343,8 @@ impl BoundLists {
                 kept += 1;
             }
         }
-        self.spans[p as usize].len = kept as u32;
+        let special = list[..kept].iter().any(Bound::special);
+        self.spans[p as usize].set(kept, special);
         // A shrunk list keeps only the room of its new length; the rest is garbage.
         self.owned = self.owned - room(len) + room(kept);
         self.compact_if_sparse();
@@ -336,7 +362,7 @@ impl BoundLists {
         }
         let mut arena = Vec::with_capacity(self.owned * 2);
         for span in &mut self.spans {
-            let (start, len) = (span.start as usize, span.len as usize);
+            let (start, len) = (span.start as usize, span.len());
             span.start = arena.len() as u32;
             arena.extend_from_slice(&self.arena[start..start + len]);
             arena.resize(span.start as usize + room(len), FILLER);
