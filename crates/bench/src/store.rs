@@ -340,6 +340,8 @@ pub(crate) async fn serve_router(
         notifier: canopy_server::notify::Notifier::new(None, clock).map_err(err)?,
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
+        access_listings: Default::default(),
+        who_listings: Default::default(),
         telemetry: canopy_server::telemetry::Telemetry::new().map_err(err)?,
     });
     app.telemetry.spawn_upkeep();

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod credentials;
 pub mod jobs;
+pub mod listings;
 pub mod local;
 pub mod messages;
 pub mod notify;
@@ -418,6 +419,8 @@ pub async fn serve(
         notifier,
         passkeys: Arc::new(passkeys),
         refusals: Default::default(),
+        access_listings: Default::default(),
+        who_listings: Default::default(),
         telemetry: telemetry::Telemetry::new().map_err(ServerError::Invalid)?,
     });
     let upkeep = app.telemetry.spawn_upkeep();

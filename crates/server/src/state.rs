@@ -53,6 +53,10 @@ pub struct AppState {
     pub passkeys: Arc<crate::passkeys::RelyingParty>,
     /// How many refused credentials are still audited this minute.
     pub refusals: Arc<crate::auth::refusals::RefusalBudget>,
+    /// `access` listings kept for their cursors.
+    pub access_listings: crate::listings::KeptListings<canopy_core::engine::AccessEntry>,
+    /// `who` listings kept for their cursors.
+    pub who_listings: crate::listings::KeptListings<canopy_core::engine::WhoEntry>,
     /// The metrics of `GET /metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
 }

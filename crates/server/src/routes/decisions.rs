@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use canopy_api as api;
-use canopy_core::engine::{Asker, Decision, Listing, OrgEngine};
+use canopy_core::engine::{Asker, Decision, OrgEngine};
 use canopy_core::messages::Lang;
 use canopy_core::model::RequestContext;
 use canopy_core::time::Timestamp;
@@ -239,16 +239,9 @@ pub struct AccessParams {
     pub limit: Option<usize>,
 }
 
-/// One page of a listing sorted by key, after `cursor`.
-fn listing_page<T: Clone + canopy_core::engine::Keyed>(
-    listing: &Listing<T>,
-    cursor: Option<String>,
-    limit: Option<usize>,
-) -> canopy_core::engine::Page<T> {
-    listing.page(&canopy_core::engine::PageRequest {
-        after: cursor,
-        limit: limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
-    })
+/// How many items a page holds: `limit`, within bounds.
+fn page_size(limit: Option<usize>) -> usize {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
 }
 
 /// Every node and resource where the principal may do the action ("what can this member
@@ -272,20 +265,31 @@ pub async fn access(
         engine
             .find_principal(&principal, None)
             .ok_or_else(|| not_found(&principal, lang))?;
-        let mut listing = engine
-            .access_listing(
-                &principal,
-                &params.action,
-                params.type_name.as_deref(),
-                app.clock.now(),
-            )
-            .map_err(|e| ApiError::query(&e, lang))?;
-        if !is_self(engine, &caller, &principal) {
-            listing
-                .items
-                .retain(|i| allowed(&app, engine, &caller, "iam.access.read", &i.target.id));
-        }
-        let page = listing_page(&listing, params.cursor.clone(), params.limit);
+        let now = app.clock.now();
+        let question = format!(
+            "access {org} {} {principal} {} {:?}",
+            caller.session, params.action, params.type_name
+        );
+        let compute = || {
+            let mut listing = engine
+                .access_listing(&principal, &params.action, params.type_name.as_deref(), now)
+                .map_err(|e| ApiError::query(&e, lang))?;
+            if !is_self(engine, &caller, &principal) {
+                listing
+                    .items
+                    .retain(|i| allowed(&app, engine, &caller, "iam.access.read", &i.target.id));
+            }
+            Ok(listing)
+        };
+        let page = app.access_listings.page(
+            &question,
+            params.cursor.as_deref(),
+            page_size(params.limit),
+            engine.revision(),
+            now,
+            lang,
+            compute,
+        )?;
         Ok(axum::Json(mirror(&page)?))
     })
 }
@@ -327,10 +331,26 @@ pub async fn who(
                 messages::forbidden("iam.access.read", lang),
             ));
         }
-        let listing = engine
-            .who_listing(&params.action, scope.as_str(), app.clock.now())
-            .map_err(|e| ApiError::query(&e, lang))?;
-        let page = listing_page(&listing, params.cursor.clone(), params.limit);
+        let now = app.clock.now();
+        let question = format!(
+            "who {org} {} {} {}",
+            caller.session,
+            scope.as_str(),
+            params.action
+        );
+        let page = app.who_listings.page(
+            &question,
+            params.cursor.as_deref(),
+            page_size(params.limit),
+            engine.revision(),
+            now,
+            lang,
+            || {
+                engine
+                    .who_listing(&params.action, scope.as_str(), now)
+                    .map_err(|e| ApiError::query(&e, lang))
+            },
+        )?;
         Ok(axum::Json(mirror(&page)?))
     })
 }
