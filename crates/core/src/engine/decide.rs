@@ -391,11 +391,10 @@ impl OrgEngine {
             valid_until: i64::MAX,
         };
         for chunk in closure.chunks(LISTS_AT_ONCE) {
-            let lists: [(&[Bound], bool); LISTS_AT_ONCE] = std::array::from_fn(|i| {
-                chunk
-                    .get(i)
-                    .map_or((&[][..], false), |&s| self.ix.bound.list(s))
-            });
+            let mut lists: [(&[Bound], bool); LISTS_AT_ONCE] = [(&[], false); LISTS_AT_ONCE];
+            for (list, &s) in lists.iter_mut().zip(chunk) {
+                *list = self.ix.bound.list(s);
+            }
             for &(list, special) in &lists[..chunk.len()] {
                 let effects = if special {
                     self.special_effects(list, w, &covers, &mut verdict)
@@ -531,7 +530,7 @@ impl OrgEngine {
 /// §3.5 steps 3–4 over one principal's bindings, none of which expires or has conditions: what
 /// the covering ones do, allow and deny or-ed together (two bits). Without branches on the data:
 /// which bindings cover a target is as good as random.
-#[inline(always)]
+#[inline(never)]
 fn plain_effects(list: &[Bound], effects: &[u8], covers: &impl Fn(&Bound) -> bool) -> u8 {
     list.iter().fold(NO_EFFECT, |acc, b| {
         let effect = effects.get(b.role() as usize).copied().unwrap_or(NO_EFFECT);
