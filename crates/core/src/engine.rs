@@ -16,7 +16,7 @@ mod privilege;
 use smallvec::SmallVec;
 
 pub use access::{
-    AccessEntry, EffectiveEntry, Keyed, Listing, Page, PageRequest, TargetInfo, WhoEntry,
+    AccessEntry, EffectiveEntry, Keyed, Listing, Page, PageRequest, TargetInfo, Via, WhoEntry,
 };
 pub use decide::{Asker, Decision, Holding};
 pub use diff::{AccessDiff, DiffEntry};

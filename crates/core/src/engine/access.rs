@@ -5,6 +5,7 @@ use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 use super::OrgEngine;
 use super::decide::Holding;
@@ -68,8 +69,32 @@ pub struct AccessEntry {
     #[serde(flatten)]
     pub holding: Holding,
     /// The groups through which it is allowed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub via: Vec<String>,
+    #[serde(skip_serializing_if = "Via::is_empty")]
+    pub via: Via,
+}
+
+/// The groups through which something is held, as `group:NAME` references, sorted. The items of
+/// a listing held through the same groups share one list: a listing of 10,000 targets is mostly
+/// a few sets of groups, and allocating each item's own was most of the listing's cost.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Via(Arc<[String]>);
+
+impl Via {
+    /// Whether it is held directly, through no group.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The groups' references.
+    pub fn refs(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Serialize for Via {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
 }
 
 /// An item of `who(a, t)`.
@@ -83,8 +108,8 @@ pub struct WhoEntry {
     #[serde(flatten)]
     pub holding: Holding,
     /// The groups through which it is allowed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub via: Vec<String>,
+    #[serde(skip_serializing_if = "Via::is_empty")]
+    pub via: Via,
 }
 
 /// An item of `effective(p, t)`.
@@ -209,7 +234,7 @@ impl OrgEngine {
         }
         let mut namer = self.namer();
         // Most targets are held through the same few groups: name each set of groups once.
-        let mut named_via: FxHashMap<&[Ix], Vec<String>> = FxHashMap::default();
+        let mut named_via: FxHashMap<&[Ix], Via> = FxHashMap::default();
         let items = id_order(&found, |x| self.id_of(x.0)).into_iter().map(|i| {
             let (t, holding, via) = &found[i];
             AccessEntry {
@@ -461,10 +486,10 @@ impl Namer<'_> {
 }
 
 impl OrgEngine {
-    pub(crate) fn refs(&self, via: &[Ix]) -> Vec<String> {
+    pub(crate) fn refs(&self, via: &[Ix]) -> Via {
         let mut out: Vec<String> = via.iter().map(|&g| self.principal_ref(g)).collect();
         out.sort();
-        out
+        Via(out.into())
     }
 }
 
