@@ -528,8 +528,8 @@ impl OrgEngine {
 }
 
 /// §3.5 steps 3–4 over one principal's bindings, none of which expires or has conditions: what
-/// the covering ones do, allow and deny or-ed together (two bits). Without branches on the data:
-/// which bindings cover a target is as good as random.
+/// the covering ones do, allow and deny or-ed together (two bits). Not inlined: on its own, the
+/// loop keeps everything it reads in registers.
 #[inline(never)]
 fn plain_effects(list: &[Bound], effects: &[u8], covers: &impl Fn(&Bound) -> bool) -> u8 {
     list.iter().fold(NO_EFFECT, |acc, b| {
