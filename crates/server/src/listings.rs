@@ -10,6 +10,7 @@
 //! stale (409 `stale-cursor`: the client starts again).
 
 use canopy_core::engine::{Keyed, Listing, Page, PageRequest};
+use canopy_core::ids::Clock;
 use canopy_core::messages::Lang;
 use canopy_core::time::Timestamp;
 use parking_lot::Mutex;
@@ -75,7 +76,8 @@ impl Cursor {
 impl<T: Keyed + Clone> KeptListings<T> {
     /// One page of the listing `question` names (the kind of listing, its parameters and the
     /// caller): the first without `cursor`, else the one after it. `revision` is the
-    /// organisation's now; `compute` computes the listing at it.
+    /// organisation's now; `compute` computes the listing at it. The clock gives the time and
+    /// the tokens of new cursors.
     #[allow(clippy::too_many_arguments)]
     pub fn page(
         &self,
@@ -83,7 +85,7 @@ impl<T: Keyed + Clone> KeptListings<T> {
         cursor: Option<&str>,
         limit: usize,
         revision: u64,
-        now: Timestamp,
+        clock: &dyn Clock,
         lang: Lang,
         compute: impl FnOnce() -> Result<Listing<T>, ApiError>,
     ) -> Result<Page<T>, ApiError> {
@@ -102,8 +104,8 @@ impl<T: Keyed + Clone> KeptListings<T> {
         };
         let mut page = listing.page(&PageRequest { after, limit });
         if let Some(last) = page.next_cursor.take() {
-            let token = token.unwrap_or_else(rand::random);
-            self.keep(token, question, &listing, now);
+            let token = token.unwrap_or_else(|| clock.fresh_bits() as u64);
+            self.keep(token, question, &listing, clock.now());
             page.next_cursor = Some(
                 Cursor {
                     revision: listing.revision,
@@ -146,6 +148,7 @@ impl<T: Keyed + Clone> KeptListings<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canopy_core::ids::ManualClock;
 
     #[derive(Clone, Debug, PartialEq)]
     struct Item(String);
@@ -164,8 +167,8 @@ mod tests {
         }
     }
 
-    fn at(ms: i64) -> Timestamp {
-        Timestamp::from_millis(ms)
+    fn at(ms: i64) -> ManualClock {
+        ManualClock::at(Timestamp::from_millis(ms))
     }
 
     fn keys(page: &Page<Item>) -> Vec<&str> {
@@ -176,14 +179,14 @@ mod tests {
     fn a_cursor_reads_the_listing_of_its_first_page() {
         let kept = KeptListings::default();
         let first = kept
-            .page("q", None, 2, 7, at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         assert_eq!(keys(&first), ["res_000", "res_001"]);
         let cursor = first.next_cursor.unwrap();
         // The organisation has moved on and the listing would now be different: the cursor
         // still reads the one it came from, without computing anything.
         let second = kept
-            .page("q", Some(&cursor), 2, 8, at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, 8, &at(1), Lang::En, || {
                 panic!("a kept listing is not computed again")
             })
             .unwrap();
@@ -195,7 +198,7 @@ mod tests {
                 second.next_cursor.as_deref(),
                 2,
                 8,
-                at(2),
+                &at(2),
                 Lang::En,
                 || panic!("a kept listing is not computed again"),
             )
@@ -208,31 +211,31 @@ mod tests {
     fn a_cursor_no_longer_kept_continues_only_at_its_revision() {
         let kept = KeptListings::default();
         let first = kept
-            .page("q", None, 2, 7, at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         let cursor = first.next_cursor.unwrap();
         // Another replica, which keeps nothing, at the same revision: computes and continues.
         let elsewhere = KeptListings::default();
         let second = elsewhere
-            .page("q", Some(&cursor), 2, 7, at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, 7, &at(1), Lang::En, || {
                 Ok(listing(7, 5))
             })
             .unwrap();
         assert_eq!(keys(&second), ["res_002", "res_003"]);
         // At a later revision it cannot: the cursor is stale.
         let stale = KeptListings::default()
-            .page("q", Some(&cursor), 2, 8, at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, 8, &at(1), Lang::En, || {
                 Ok(listing(8, 5))
             })
             .unwrap_err();
         assert_eq!(stale.slug, "stale-cursor");
         // Nor after five minutes unused, here.
-        kept.page("other", None, 2, 8, at(KEEP_MS), Lang::En, || {
+        kept.page("other", None, 2, 8, &at(KEEP_MS), Lang::En, || {
             Ok(listing(8, 5))
         })
         .unwrap();
         let expired = kept
-            .page("q", Some(&cursor), 2, 8, at(KEEP_MS + 1), Lang::En, || {
+            .page("q", Some(&cursor), 2, 8, &at(KEEP_MS + 1), Lang::En, || {
                 Ok(listing(8, 5))
             })
             .unwrap_err();
@@ -243,18 +246,18 @@ mod tests {
     fn a_cursor_continues_only_the_question_it_came_from() {
         let kept = KeptListings::default();
         let first = kept
-            .page("mine", None, 2, 7, at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("mine", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         let cursor = first.next_cursor.unwrap();
         let theirs = kept
-            .page("theirs", Some(&cursor), 2, 7, at(1), Lang::En, || {
+            .page("theirs", Some(&cursor), 2, 7, &at(1), Lang::En, || {
                 Ok(listing(7, 3))
             })
             .unwrap();
         assert_eq!(keys(&theirs), ["res_002"], "computed for its own question");
         for junk in ["", "abc", "7.zz.res_001", "x.0000000000000001.res_001"] {
             let e = kept
-                .page("mine", Some(junk), 2, 7, at(1), Lang::En, || {
+                .page("mine", Some(junk), 2, 7, &at(1), Lang::En, || {
                     Ok(listing(7, 5))
                 })
                 .unwrap_err();
@@ -266,7 +269,7 @@ mod tests {
     fn a_listing_that_fits_one_page_is_not_kept() {
         let kept = KeptListings::default();
         let only = kept
-            .page("q", None, 10, 7, at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 10, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         assert_eq!(only.next_cursor, None);
         assert!(kept.kept.lock().is_empty());

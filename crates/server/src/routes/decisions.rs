@@ -286,7 +286,7 @@ pub async fn access(
             params.cursor.as_deref(),
             page_size(params.limit),
             engine.revision(),
-            now,
+            app.clock.as_ref(),
             lang,
             compute,
         )?;
@@ -343,7 +343,7 @@ pub async fn who(
             params.cursor.as_deref(),
             page_size(params.limit),
             engine.revision(),
-            now,
+            app.clock.as_ref(),
             lang,
             || {
                 engine
