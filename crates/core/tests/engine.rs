@@ -844,8 +844,8 @@ fn o_admin_id(o: &Org) -> canopy_core::ids::PrincipalId {
         .clone()
 }
 
-/// Decisions read a path from registers when it is short (16 nodes or fewer) and from memory
-/// otherwise, and each binding carries its scope's depth: trees deeper than the default limit,
+/// Decisions read a path from registers when it fits its inline slots (11 nodes: the default 10
+/// levels) and from memory otherwise, and each binding carries its scope's depth: trees deeper than the default limit,
 /// and moves that change depths, must decide the same either way.
 #[test]
 fn deep_trees_and_moves_across_the_register_path_decide_alike() {
@@ -878,6 +878,9 @@ fn deep_trees_and_moves_across_the_register_path_decide_alike() {
     for (user, depth) in [
         ("d3", 3),
         ("d6", 6),
+        ("d10", 10),
+        ("d11", 11),
+        ("d12", 12),
         ("d15", 15),
         ("d16", 16),
         ("d17", 17),
@@ -894,6 +897,28 @@ fn deep_trees_and_moves_across_the_register_path_decide_alike() {
             "{user}"
         );
         assert!(!o.allowed(&format!("user:{user}"), "vm.power", "acme/side/q/vm-side"));
+    }
+    // Around the end of the inline slots: a node 10 deep is decided from registers, one 11 deep
+    // from memory; bindings at and below either cover exactly their own subtrees.
+    for (user, covered, not_covered) in [
+        ("d10", [10, 11, 12], [9, 9, 9]),
+        ("d11", [11, 12, 13], [10, 9, 3]),
+        ("d12", [12, 13, 20], [11, 10, 3]),
+    ] {
+        for depth in covered {
+            let target = &at_depth[depth];
+            assert!(
+                o.allowed(&format!("user:{user}"), "vm.power", target),
+                "{user} {target}"
+            );
+        }
+        for depth in not_covered {
+            let target = &at_depth[depth];
+            assert!(
+                !o.allowed(&format!("user:{user}"), "vm.power", target),
+                "{user} {target}"
+            );
+        }
     }
     // The binding at depth 16 covers what sits 17 deep, not its parent at 15.
     assert!(o.allowed("user:d16", "vm.power", &at_depth[17]));

@@ -6,8 +6,8 @@ use smallvec::SmallVec;
 
 use super::OrgEngine;
 use super::index::{
-    ALLOWS, Bound, DENIES, Grant, HAS_LINKS, Ix, Lanes, NO_EFFECT, NO_SCOPE, NodePath, PATH_LANES,
-    ROOT, TARGET_LANE, Tx, scope_word,
+    ALLOWS, Bound, DENIES, Grant, HAS_LINKS, Ix, Lanes, NO_EFFECT, NO_SCOPE, NodePath, PATH_INLINE,
+    PATH_LANES, ROOT, TARGET_LANE, Tx, scope_word,
 };
 use crate::error::QueryError;
 use crate::model::{Conditions, RequestContext};
@@ -216,15 +216,16 @@ impl OrgEngine {
                 }
             }
         }
+        // A path that fits its inline slots is copied whole (a fixed-size copy, without a call),
+        // its unused slots holding the root as the lanes past a path's end do.
         let lanes = match paths.as_slice() {
-            [home] if home.len() <= PATH_LANES => {
-                let home: &[Ix] = home;
+            [home] => home.padded().map(|inline| {
                 let mut lanes: Lanes = [NO_SCOPE; 32];
-                lanes[..PATH_LANES].fill(ROOT);
-                lanes[..home.len()].copy_from_slice(home);
+                lanes[..PATH_INLINE].copy_from_slice(inline);
+                lanes[PATH_INLINE..PATH_LANES].fill(ROOT);
                 lanes[TARGET_LANE] = scope_word(t);
-                Some(lanes)
-            }
+                lanes
+            }),
             _ => None,
         };
         Cover {

@@ -113,7 +113,9 @@ fn word_scope(word: u32) -> Tx {
 /// scope can equal. An entry's scope covers the target exactly when it equals its lane's slot.
 pub(crate) type Lanes = [u32; 32];
 
-/// Path slots in [`Lanes`]: targets on deeper paths are decided without them.
+/// Path slots in [`Lanes`]. A target's path is copied into them when it fits its inline slots
+/// ([`PATH_INLINE`], the default 10 levels below the root); targets on longer paths are decided
+/// without lanes.
 pub(crate) const PATH_LANES: usize = 16;
 /// The slot of the target itself.
 pub(crate) const TARGET_LANE: usize = 16;
@@ -505,7 +507,7 @@ pub(crate) const ROOT: Ix = 0;
 
 /// Ancestors a [`NodePath`] holds inline: the default depth limit (10 levels below the root,
 /// so paths of up to 11).
-const PATH_INLINE: usize = 11;
+pub(crate) const PATH_INLINE: usize = 11;
 
 /// A node's path from the root, in one cache line up to [`PATH_INLINE`] nodes (deeper ones on
 /// the heap), with the node's guardrail cap. A check compares a binding's scope with the
@@ -547,6 +549,13 @@ impl NodePath {
 }
 
 impl NodePath {
+    /// The path in its inline slots, the unused ones holding the root; `None` for a path too
+    /// long for them.
+    #[inline(always)]
+    pub fn padded(&self) -> Option<&[Ix; PATH_INLINE]> {
+        self.deep.is_none().then_some(&self.inline)
+    }
+
     /// Whether `x` is on the path: one comparison per inline slot, without branches. Unused
     /// slots hold the root, which is on every path.
     #[inline]
