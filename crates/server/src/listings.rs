@@ -29,6 +29,8 @@ const MAX_KEPT_ITEMS: usize = 1_000_000;
 /// Listings of one kind kept for their cursors.
 pub struct KeptListings<T> {
     kept: Mutex<Vec<Kept<T>>>,
+    /// At most this many items are kept ([`MAX_KEPT_ITEMS`]; fewer in tests).
+    max_items: usize,
 }
 
 struct Kept<T> {
@@ -43,6 +45,7 @@ impl<T> Default for KeptListings<T> {
     fn default() -> Self {
         KeptListings {
             kept: Mutex::new(Vec::new()),
+            max_items: MAX_KEPT_ITEMS,
         }
     }
 }
@@ -75,16 +78,14 @@ impl Cursor {
 
 impl<T: Keyed + Clone> KeptListings<T> {
     /// One page of the listing `question` names (the kind of listing, its parameters and the
-    /// caller): the first without `cursor`, else the one after it. `revision` is the
-    /// organisation's now; `compute` computes the listing at it. The clock gives the time and
-    /// the tokens of new cursors.
-    #[allow(clippy::too_many_arguments)]
+    /// caller): the first without `cursor`, else the one after it. `compute` computes the
+    /// listing at the organisation's revision now. The clock gives the time and the tokens of
+    /// new cursors.
     pub fn page(
         &self,
         question: &str,
         cursor: Option<&str>,
         limit: usize,
-        revision: u64,
         clock: &dyn Clock,
         lang: Lang,
         compute: impl FnOnce() -> Result<Listing<T>, ApiError>,
@@ -94,11 +95,14 @@ impl<T: Keyed + Clone> KeptListings<T> {
             None => (Arc::new(compute()?), None, None),
             Some(c) => {
                 let c = Cursor::parse(c).ok_or_else(stale)?;
+                // Not kept here: computed again, and continued only if it is the same listing.
                 let listing = match self.find(c.token, question) {
                     Some(kept) => kept,
-                    None if c.revision == revision => Arc::new(compute()?),
-                    None => return Err(stale()),
+                    None => Arc::new(compute()?),
                 };
+                if listing.revision != c.revision {
+                    return Err(stale());
+                }
                 (listing, Some(c.token), Some(c.after))
             }
         };
@@ -129,7 +133,9 @@ impl<T: Keyed + Clone> KeptListings<T> {
     /// used for [`KEEP_MS`], and the least recently used beyond [`MAX_KEPT_ITEMS`].
     fn keep(&self, token: u64, question: &str, listing: &Arc<Listing<T>>, now: Timestamp) {
         let mut kept = self.kept.lock();
-        kept.retain(|k| now.millis() - k.used.millis() < KEEP_MS && k.token != token);
+        kept.retain(|k| {
+            now.millis() - k.used.millis() < KEEP_MS && (k.token, &*k.question) != (token, question)
+        });
         kept.push(Kept {
             token,
             question: question.to_string(),
@@ -140,7 +146,7 @@ impl<T: Keyed + Clone> KeptListings<T> {
         let mut items = 0;
         kept.retain(|k| {
             items += k.listing.items.len();
-            items <= MAX_KEPT_ITEMS || Arc::ptr_eq(&k.listing, listing)
+            items <= self.max_items || Arc::ptr_eq(&k.listing, listing)
         });
     }
 }
@@ -179,14 +185,14 @@ mod tests {
     fn a_cursor_reads_the_listing_of_its_first_page() {
         let kept = KeptListings::default();
         let first = kept
-            .page("q", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 2, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         assert_eq!(keys(&first), ["res_000", "res_001"]);
         let cursor = first.next_cursor.unwrap();
         // The organisation has moved on and the listing would now be different: the cursor
         // still reads the one it came from, without computing anything.
         let second = kept
-            .page("q", Some(&cursor), 2, 8, &at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, &at(1), Lang::En, || {
                 panic!("a kept listing is not computed again")
             })
             .unwrap();
@@ -197,7 +203,6 @@ mod tests {
                 "q",
                 second.next_cursor.as_deref(),
                 2,
-                8,
                 &at(2),
                 Lang::En,
                 || panic!("a kept listing is not computed again"),
@@ -211,31 +216,31 @@ mod tests {
     fn a_cursor_no_longer_kept_continues_only_at_its_revision() {
         let kept = KeptListings::default();
         let first = kept
-            .page("q", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 2, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         let cursor = first.next_cursor.unwrap();
         // Another replica, which keeps nothing, at the same revision: computes and continues.
         let elsewhere = KeptListings::default();
         let second = elsewhere
-            .page("q", Some(&cursor), 2, 7, &at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, &at(1), Lang::En, || {
                 Ok(listing(7, 5))
             })
             .unwrap();
         assert_eq!(keys(&second), ["res_002", "res_003"]);
         // At a later revision it cannot: the cursor is stale.
         let stale = KeptListings::default()
-            .page("q", Some(&cursor), 2, 8, &at(1), Lang::En, || {
+            .page("q", Some(&cursor), 2, &at(1), Lang::En, || {
                 Ok(listing(8, 5))
             })
             .unwrap_err();
         assert_eq!(stale.slug, "stale-cursor");
         // Nor after five minutes unused, here.
-        kept.page("other", None, 2, 8, &at(KEEP_MS), Lang::En, || {
+        kept.page("other", None, 2, &at(KEEP_MS), Lang::En, || {
             Ok(listing(8, 5))
         })
         .unwrap();
         let expired = kept
-            .page("q", Some(&cursor), 2, 8, &at(KEEP_MS + 1), Lang::En, || {
+            .page("q", Some(&cursor), 2, &at(KEEP_MS + 1), Lang::En, || {
                 Ok(listing(8, 5))
             })
             .unwrap_err();
@@ -246,18 +251,18 @@ mod tests {
     fn a_cursor_continues_only_the_question_it_came_from() {
         let kept = KeptListings::default();
         let first = kept
-            .page("mine", None, 2, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("mine", None, 2, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         let cursor = first.next_cursor.unwrap();
         let theirs = kept
-            .page("theirs", Some(&cursor), 2, 7, &at(1), Lang::En, || {
+            .page("theirs", Some(&cursor), 2, &at(1), Lang::En, || {
                 Ok(listing(7, 3))
             })
             .unwrap();
         assert_eq!(keys(&theirs), ["res_002"], "computed for its own question");
         for junk in ["", "abc", "7.zz.res_001", "x.0000000000000001.res_001"] {
             let e = kept
-                .page("mine", Some(junk), 2, 7, &at(1), Lang::En, || {
+                .page("mine", Some(junk), 2, &at(1), Lang::En, || {
                     Ok(listing(7, 5))
                 })
                 .unwrap_err();
@@ -265,11 +270,52 @@ mod tests {
         }
     }
 
+    /// Beyond the budget of items, the least recently used listing goes first.
+    #[test]
+    fn the_least_recently_used_listing_goes_first() {
+        let kept = KeptListings {
+            kept: Mutex::new(Vec::new()),
+            max_items: 8,
+        };
+        // One clock, so that the two listings get different tokens.
+        let clock = at(0);
+        let old = kept
+            .page("old", None, 2, &clock, Lang::En, || Ok(listing(7, 5)))
+            .unwrap();
+        clock.set(Timestamp::from_millis(1));
+        let new = kept
+            .page("new", None, 2, &clock, Lang::En, || Ok(listing(8, 5)))
+            .unwrap();
+        let new = kept
+            .page(
+                "new",
+                new.next_cursor.as_deref(),
+                2,
+                &clock,
+                Lang::En,
+                || panic!("the newer listing is kept"),
+            )
+            .unwrap();
+        assert_eq!(keys(&new), ["res_002", "res_003"]);
+        // The older one was dropped: computed again at a later revision, it is stale.
+        let old = kept
+            .page(
+                "old",
+                old.next_cursor.as_deref(),
+                2,
+                &clock,
+                Lang::En,
+                || Ok(listing(8, 5)),
+            )
+            .unwrap_err();
+        assert_eq!(old.slug, "stale-cursor");
+    }
+
     #[test]
     fn a_listing_that_fits_one_page_is_not_kept() {
         let kept = KeptListings::default();
         let only = kept
-            .page("q", None, 10, 7, &at(0), Lang::En, || Ok(listing(7, 5)))
+            .page("q", None, 10, &at(0), Lang::En, || Ok(listing(7, 5)))
             .unwrap();
         assert_eq!(only.next_cursor, None);
         assert!(kept.kept.lock().is_empty());

@@ -285,7 +285,6 @@ pub async fn access(
             &question,
             params.cursor.as_deref(),
             page_size(params.limit),
-            engine.revision(),
             app.clock.as_ref(),
             lang,
             compute,
@@ -342,7 +341,6 @@ pub async fn who(
             &question,
             params.cursor.as_deref(),
             page_size(params.limit),
-            engine.revision(),
             app.clock.as_ref(),
             lang,
             || {
