@@ -50,11 +50,12 @@ struct Seen {
 
 async fn crash_loop(store_args: Vec<String>, location: Location, seed: u64) {
     let bin = binary();
+    let secrets = tempfile::tempdir().unwrap();
     let (code, out) = run(
         &bin,
         &[
             args(&["init", "--admin-user", "root", "--admin-password-file"]),
-            vec![password_file()],
+            vec![password_file(secrets.path())],
             store_args.clone(),
         ]
         .concat(),
@@ -182,9 +183,7 @@ async fn crash_loop(store_args: Vec<String>, location: Location, seed: u64) {
     assert!(out.contains("0 problems"), "{out}");
 }
 
-fn password_file() -> String {
-    let dir = std::env::temp_dir().join(format!("canopy-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn password_file(dir: &Path) -> String {
     let path = dir.join("root-password");
     std::fs::write(&path, "crash-test-pw\n").unwrap();
     path.display().to_string()
