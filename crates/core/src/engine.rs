@@ -10,6 +10,7 @@ mod diff;
 mod explain;
 mod guard;
 mod index;
+mod labels;
 mod lookup;
 mod privilege;
 

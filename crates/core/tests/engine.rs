@@ -844,11 +844,11 @@ fn o_admin_id(o: &Org) -> canopy_core::ids::PrincipalId {
         .clone()
 }
 
-/// Decisions read a path from registers when it fits its inline slots (11 nodes: the default 10
-/// levels) and from memory otherwise, and each binding carries its scope's depth: trees deeper than the default limit,
-/// and moves that change depths, must decide the same either way.
+/// Decisions compare a target's nesting label with each binding's interval, and a node's path is
+/// kept inline up to 11 nodes (the default 10 levels) and on the heap beyond: trees deeper than
+/// the default limit, and moves that lay subtrees out afresh, must decide exactly by ancestry.
 #[test]
-fn deep_trees_and_moves_across_the_register_path_decide_alike() {
+fn deep_trees_and_moves_decide_by_ancestry() {
     let mut o = org();
     o.engine
         .execute(
@@ -898,8 +898,8 @@ fn deep_trees_and_moves_across_the_register_path_decide_alike() {
         );
         assert!(!o.allowed(&format!("user:{user}"), "vm.power", "acme/side/q/vm-side"));
     }
-    // Around the end of the inline slots: a node 10 deep is decided from registers, one 11 deep
-    // from memory; bindings at and below either cover exactly their own subtrees.
+    // Around the end of the inline path slots: bindings at and below either cover exactly their
+    // own subtrees.
     for (user, covered, not_covered) in [
         ("d10", [10, 11, 12], [9, 9, 9]),
         ("d11", [11, 12, 13], [10, 9, 3]),
@@ -939,7 +939,7 @@ fn deep_trees_and_moves_across_the_register_path_decide_alike() {
             "{user}"
         );
     }
-    // A short path is read from registers: l6, now at depth 4, still covers l7 below it.
+    // l6, now at depth 4, still covers l7 below it.
     assert!(o.allowed("user:d6", "vm.power", "acme/side/l4/l5/l6/l7"));
     assert!(!o.allowed("user:d6", "vm.power", "acme/side/l4/l5"));
     assert!(!o.allowed("user:d15", "vm.power", "acme/side/l4/l5/l6"));

@@ -6,8 +6,8 @@ use smallvec::SmallVec;
 
 use super::OrgEngine;
 use super::index::{
-    ALLOWS, Bound, DENIES, Grant, HAS_LINKS, Ix, Lanes, NO_EFFECT, NO_SCOPE, NodePath, PATH_INLINE,
-    PATH_LANES, ROOT, TARGET_LANE, Tx, scope_word,
+    ALLOWS, Bound, BoundList, DENIES, Grant, HAS_LINKS, Ix, NO_EFFECT, NO_TARGET_WORD, NodePath,
+    REACH_GROUP, ROOT, Tx, scope_word,
 };
 use crate::error::QueryError;
 use crate::model::{Conditions, RequestContext};
@@ -64,10 +64,38 @@ const LISTS_AT_ONCE: usize = 8;
 struct Walk<'a> {
     /// What each role does for the action.
     effects: &'a [u8],
-    /// The target, as a binding's scope names it.
-    target: u32,
     ctx: &'a RequestContext,
     now: i64,
+}
+
+/// A target as a decision compares binding reaches with it (see [`super::index::Reach`]).
+struct Probe {
+    /// The label of the target node, or of a resource's home.
+    home: i32,
+    /// The labels of a resource's links.
+    links: SmallVec<[i32; 2]>,
+    /// The target's own word: a resource's [`scope_word`]; [`NO_TARGET_WORD`] for a node.
+    word: u32,
+}
+
+impl Probe {
+    /// Whether the entry reaching `[lo, hi)` reaches the target.
+    #[inline(always)]
+    fn reached_by(&self, lo: u32, hi: u32) -> bool {
+        let inside = |t: i32| lo as i32 <= t && t < hi as i32;
+        lo == self.word || inside(self.home) || self.links.iter().any(|&t| inside(t))
+    }
+}
+
+/// Whether any of a group of entries reaches label `t` or has target word `word`. Written as
+/// plain comparisons over the group, which the compiler turns into a few vector instructions.
+#[inline(always)]
+fn reached_at(lo: &[u32; REACH_GROUP], hi: &[u32; REACH_GROUP], t: i32, word: u32) -> bool {
+    let mut reached = [0u32; REACH_GROUP];
+    for k in 0..REACH_GROUP {
+        reached[k] = u32::from((lo[k] == word) | ((lo[k] as i32 <= t) & (t < hi[k] as i32)));
+    }
+    reached.iter().fold(0, |any, &r| any | r) != 0
 }
 
 /// What the grants seen so far decide.
@@ -89,9 +117,6 @@ pub struct Asker<'a> {
 pub(crate) struct Cover<'a> {
     pub target: Tx,
     pub paths: SmallVec<[&'a NodePath; 3]>,
-    /// The path and the target as a decision compares scopes with them, when the target has
-    /// one path and it fits.
-    lanes: Option<Lanes>,
 }
 
 impl Cover<'_> {
@@ -199,39 +224,42 @@ impl OrgEngine {
     }
 
     pub(crate) fn cover(&self, t: Tx) -> Cover<'_> {
-        self.cover_homed(t, self.home_word(t))
-    }
-
-    /// The cover of `t`, whose home word is `home`.
-    fn cover_homed(&self, t: Tx, home: u32) -> Cover<'_> {
         let mut paths: SmallVec<[&NodePath; 3]> = SmallVec::new();
         match t {
             Tx::Node(n) => paths.push(&self.ix.paths[n as usize]),
             Tx::Res(r) => {
-                paths.push(&self.ix.paths[(home & !HAS_LINKS) as usize]);
-                if home & HAS_LINKS != 0 {
-                    for &l in &self.ix.resources[r as usize].links {
-                        paths.push(&self.ix.paths[l as usize]);
-                    }
+                paths.push(&self.ix.paths[self.ix.resources[r as usize].home as usize]);
+                for &l in &self.ix.resources[r as usize].links {
+                    paths.push(&self.ix.paths[l as usize]);
                 }
             }
         }
-        // A path that fits its inline slots is copied whole (a fixed-size copy, without a call),
-        // its unused slots holding the root as the lanes past a path's end do.
-        let lanes = match paths.as_slice() {
-            [home] => home.padded().map(|inline| {
-                let mut lanes: Lanes = [NO_SCOPE; 32];
-                lanes[..PATH_INLINE].copy_from_slice(inline);
-                lanes[PATH_INLINE..PATH_LANES].fill(ROOT);
-                lanes[TARGET_LANE] = scope_word(t);
-                lanes
-            }),
-            _ => None,
-        };
-        Cover {
-            target: t,
-            paths,
-            lanes,
+        Cover { target: t, paths }
+    }
+
+    /// Target `t`, whose home word is `home`, as a decision compares reaches with it.
+    #[inline]
+    fn probe(&self, t: Tx, home: u32) -> Probe {
+        let label = |n: Ix| self.ix.labels[n as usize].lo as i32;
+        match t {
+            Tx::Node(n) => Probe {
+                home: label(n),
+                links: SmallVec::new(),
+                word: NO_TARGET_WORD,
+            },
+            Tx::Res(r) => Probe {
+                home: label(home & !HAS_LINKS),
+                links: if home & HAS_LINKS == 0 {
+                    SmallVec::new()
+                } else {
+                    self.ix.resources[r as usize]
+                        .links
+                        .iter()
+                        .map(|&l| label(l))
+                        .collect()
+                },
+                word: scope_word(t),
+            },
         }
     }
 
@@ -343,7 +371,7 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> (bool, i64) {
-        let (allowed, valid_until) = self.by_bindings(p, a, &self.cover_homed(t, home), ctx, now);
+        let (allowed, valid_until) = self.by_bindings(p, a, &self.probe(t, home), ctx, now);
         (allowed && self.guard_homed(t, home, a), valid_until)
     }
 
@@ -351,57 +379,38 @@ impl OrgEngine {
     /// change it.
     ///
     /// At scale a decision is bound by cache misses, so the loads are arranged to overlap: the
-    /// target's cover is fetched before the binding lists are walked, and the lists of up to
-    /// [`LISTS_AT_ONCE`] principals of the closure are fetched together before any is read.
+    /// lists of up to [`LISTS_AT_ONCE`] principals of the closure are fetched together before
+    /// any is read.
     fn by_bindings(
         &self,
         p: Ix,
         a: Ix,
-        cover: &Cover<'_>,
+        probe: &Probe,
         ctx: &RequestContext,
         now: i64,
     ) -> (bool, i64) {
         let Some(hot) = self.ix.hot.get(p as usize).filter(|h| h.enabled_subject) else {
             return (false, i64::MAX);
         };
-        let effects = self.ix.effects_of(a);
         let walk = Walk {
-            effects,
-            target: scope_word(cover.target),
+            effects: self.ix.effects_of(a),
             ctx,
             now,
         };
-        // With the target's lanes, a binding's scope covers it exactly when it equals the slot
-        // its entry names (see `Lanes`); without them (links, a deep path), it is looked up.
-        match &cover.lanes {
-            Some(lanes) => self.walk(&hot.closure, &walk, |b| {
-                lanes[b.lane() % lanes.len()] == b.scope_word()
-            }),
-            None => self.walk(&hot.closure, &walk, |b| match b.node() {
-                Some(x) => cover.holds(x),
-                None => b.scope_word() == walk.target,
-            }),
-        }
-    }
-
-    /// The bindings of every principal of `closure`, until a deny settles it.
-    #[inline(always)]
-    fn walk(&self, closure: &[Ix], w: &Walk<'_>, covers: impl Fn(&Bound) -> bool) -> (bool, i64) {
         let mut verdict = Verdict {
             allowed: false,
             valid_until: i64::MAX,
         };
-        for chunk in closure.chunks(LISTS_AT_ONCE) {
-            let mut lists: [(&[Bound], bool); LISTS_AT_ONCE] = [(&[], false); LISTS_AT_ONCE];
+        for chunk in hot.closure.chunks(LISTS_AT_ONCE) {
+            let mut lists = [BoundList::default(); LISTS_AT_ONCE];
             for (list, &s) in lists.iter_mut().zip(chunk) {
                 *list = self.ix.bound.list(s);
             }
-            for &(list, special) in &lists[..chunk.len()] {
-                let effects = if special {
-                    self.special_effects(list, w, &covers, &mut verdict)
-                } else {
-                    plain_effects(list, w.effects, &covers)
-                };
+            for list in &lists[..chunk.len()] {
+                let mut effects = self.list_effects(list, probe.home, &walk, probe, &mut verdict);
+                for &link in &probe.links {
+                    effects |= self.list_effects(list, link, &walk, probe, &mut verdict);
+                }
                 verdict.allowed |= effects & ALLOWS != 0;
                 if effects & DENIES != 0 {
                     return (false, verdict.valid_until);
@@ -411,49 +420,68 @@ impl OrgEngine {
         (verdict.allowed, verdict.valid_until)
     }
 
-    /// [`plain_effects`] for a list with bindings that expire or have conditions: those are
-    /// looked at one by one.
+    /// §3.5 steps 3–4 over one principal's bindings: what the ones that reach the target (at
+    /// its label `t`, one of the probe's) and apply do, allow and deny or-ed together (two
+    /// bits). Reaches are compared a group at a time, and only a group where one reaches the
+    /// target is looked at entry by entry. Not inlined: on its own, the loop keeps what it
+    /// reads in registers.
     #[inline(never)]
-    fn special_effects(
+    fn list_effects(
         &self,
-        list: &[Bound],
+        list: &BoundList<'_>,
+        t: i32,
         w: &Walk<'_>,
-        covers: &impl Fn(&Bound) -> bool,
+        probe: &Probe,
         verdict: &mut Verdict,
     ) -> u8 {
         let mut effects = NO_EFFECT;
-        for b in list {
+        for (group, (lo, hi)) in list.lo.iter().zip(list.hi).enumerate() {
+            if reached_at(lo, hi, t, probe.word) {
+                effects |= self.group_effects(list, group, w, probe, verdict);
+            }
+        }
+        effects
+    }
+
+    /// [`Self::list_effects`] for one group of entries, some of which reach the target.
+    #[inline(never)]
+    fn group_effects(
+        &self,
+        list: &BoundList<'_>,
+        group: usize,
+        w: &Walk<'_>,
+        probe: &Probe,
+        verdict: &mut Verdict,
+    ) -> u8 {
+        let mut effects = NO_EFFECT;
+        let (Some(lo), Some(hi)) = (list.lo.get(group), list.hi.get(group)) else {
+            return effects;
+        };
+        let entries = list.entries.iter().skip(group * REACH_GROUP);
+        for ((b, &lo), &hi) in entries.zip(lo).zip(hi) {
+            if !probe.reached_by(lo, hi) {
+                continue;
+            }
             let effect = w
                 .effects
                 .get(b.role() as usize)
                 .copied()
                 .unwrap_or(NO_EFFECT);
-            let covered = covers(b);
-            let applies = if b.special() {
-                self.special_applies(b, covered && effect != NO_EFFECT, w, verdict)
-            } else {
-                covered
-            };
-            effects |= effect & 0u8.wrapping_sub(u8::from(applies));
+            if effect != NO_EFFECT && (!b.special() || self.special_applies(b, w, verdict)) {
+                effects |= effect;
+            }
         }
         effects
     }
 
-    /// Whether a covering binding with an expiry or conditions applies now, in the context;
+    /// Whether a reaching binding with an expiry or conditions applies now, in the context;
     /// notes when its expiry could change the answer.
     #[cold]
     #[inline(never)]
-    fn special_applies(
-        &self,
-        b: &Bound,
-        covering: bool,
-        w: &Walk<'_>,
-        verdict: &mut Verdict,
-    ) -> bool {
+    fn special_applies(&self, b: &Bound, w: &Walk<'_>, verdict: &mut Verdict) -> bool {
         let binding = &self.ix.bindings[b.binding() as usize];
-        let applies = covering
-            && binding.expires > w.now
-            && binding.conditions.as_ref().is_none_or(|c| c.met_by(w.ctx));
+        let applies =
+            binding.expires > w.now && binding.conditions.as_ref().is_none_or(|c| c.met_by(w.ctx));
         if applies {
             verdict.valid_until = verdict.valid_until.min(binding.expires);
         }
@@ -469,7 +497,8 @@ impl OrgEngine {
         ctx: &RequestContext,
         now: i64,
     ) -> bool {
-        self.by_bindings(p, a, &self.cover(t), ctx, now).0
+        self.by_bindings(p, a, &self.probe(t, self.home_word(t)), ctx, now)
+            .0
     }
 
     /// How `p` holds `a` on `t`, with the groups through which it is allowed.
@@ -526,15 +555,4 @@ impl OrgEngine {
     pub(crate) fn root(&self) -> Tx {
         Tx::Node(ROOT)
     }
-}
-
-/// §3.5 steps 3–4 over one principal's bindings, none of which expires or has conditions: what
-/// the covering ones do, allow and deny or-ed together (two bits). Not inlined: on its own, the
-/// loop keeps everything it reads in registers.
-#[inline(never)]
-fn plain_effects(list: &[Bound], effects: &[u8], covers: &impl Fn(&Bound) -> bool) -> u8 {
-    list.iter().fold(NO_EFFECT, |acc, b| {
-        let effect = effects.get(b.role() as usize).copied().unwrap_or(NO_EFFECT);
-        acc | (effect & 0u8.wrapping_sub(u8::from(covers(b))))
-    })
 }

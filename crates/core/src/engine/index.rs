@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 use std::sync::Arc;
 
 use super::actionset::ActionSet;
+use super::labels::Label;
 use crate::action::{ActionClass, Catalog, Effect, Statement};
 use crate::ids::{BindingId, GuardrailId, NodeId, PrincipalId, ResourceId, RoleId};
 use crate::model::{
@@ -68,19 +69,15 @@ pub(crate) enum Standing {
     Excluded,
 }
 
-/// One binding of a principal, where checks read it: 12 bytes, so that a group's bindings sit in
-/// a cache line or three. The role says, per action, whether the binding allows or denies it
-/// (through [`Index::effects_of`]); expiry and conditions live on the binding, and an entry only
-/// says whether it has any (`special`).
-///
-/// An entry also says where a check compares its scope (`lane`): the target's ancestor at the
-/// scope's depth, for a node, or the target itself, for a resource (see [`Lanes`]).
+/// One binding of a principal: 12 bytes, so that a group's bindings sit in a cache line or
+/// three. The role says, per action, whether the binding allows or denies it (through
+/// [`Index::effects_of`]); expiry and conditions live on the binding, and an entry only says
+/// whether it has any (`special`). Where the binding reaches, as a check compares it, sits beside
+/// the entry in [`BoundLists`] (see [`reach`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Bound {
     scope: u32,
-    /// The role in the low [`ROLE_BITS`] (16 million role slots, as the scope's 29 bits bound
-    /// nodes and resources), the lane above them.
-    role_lane: u32,
+    role: Ix,
     binding: Ix,
 }
 
@@ -88,7 +85,6 @@ const SCOPE_IS_RESOURCE: u32 = 1 << 31;
 const GRANT_DENIES: u32 = 1 << 30;
 const GRANT_SPECIAL: u32 = 1 << 29;
 const SCOPE_INDEX: u32 = GRANT_SPECIAL - 1;
-const ROLE_BITS: u32 = 24;
 
 /// A scope as a binding's entry names it.
 pub(crate) fn scope_word(scope: Tx) -> u32 {
@@ -107,61 +103,32 @@ fn word_scope(word: u32) -> Tx {
     }
 }
 
-/// A target's path and the target itself as a check compares binding scopes with them: slot `d`
-/// holds the ancestor at depth `d` (the root past the path's end: it is at depth 0, so no other
-/// node is ever equal to it), slot [`TARGET_LANE`] the target, and the slots above nothing a
-/// scope can equal. An entry's scope covers the target exactly when it equals its lane's slot.
-pub(crate) type Lanes = [u32; 32];
+/// Where a binding reaches, as a check compares it: `(lo, hi)`. A binding at a node reaches the
+/// targets whose label `t` has `lo <= t < hi` (the node's interval, see [`Label`]); one at a
+/// resource has `lo` = [`scope_word`] of the resource (its top bit set, so negative as an `i32`
+/// and below every label) and `hi` = 0, so that it reaches exactly the target whose own word is
+/// `lo`.
+pub(crate) type Reach = (u32, u32);
 
-/// Path slots in [`Lanes`]. A target's path is copied into them when it fits its inline slots
-/// ([`PATH_INLINE`], the default 10 levels below the root); targets on longer paths are decided
-/// without lanes.
-pub(crate) const PATH_LANES: usize = 16;
-/// The slot of the target itself.
-pub(crate) const TARGET_LANE: usize = 16;
-/// A slot no scope equals, for nodes deeper than any path in the lanes.
-const NO_LANE: usize = 17;
-/// What fills the slots no scope equals (a scope word never has the deny bit).
-pub(crate) const NO_SCOPE: u32 = u32::MAX;
+/// What fills a list's slots past its end: it reaches nothing (`lo` above every label and no
+/// target's word, `hi` below every label).
+pub(crate) const REACHES_NOTHING: Reach = (i32::MAX as u32, 0);
 
-/// The lane of a binding's scope at `depth` (nodes) or of a resource.
-fn lane(scope: Tx, depth: u16) -> u32 {
-    match scope {
-        Tx::Node(_) => u32::from(depth).min(NO_LANE as u32),
-        Tx::Res(_) => TARGET_LANE as u32,
-    }
-}
+/// A target word no binding names: what a node target compares resource entries with.
+pub(crate) const NO_TARGET_WORD: u32 = u32::MAX;
 
 impl Bound {
-    fn new(binding: Ix, role: Ix, scope: Tx, lane: u32, special: bool) -> Bound {
+    fn new(binding: Ix, role: Ix, scope: Tx, special: bool) -> Bound {
         Bound {
             scope: scope_word(scope) | if special { GRANT_SPECIAL } else { 0 },
-            role_lane: (role & ((1 << ROLE_BITS) - 1)) | (lane << ROLE_BITS),
+            role,
             binding,
         }
-    }
-    /// The node the binding applies at, or `None` for a resource.
-    #[inline(always)]
-    pub fn node(&self) -> Option<Ix> {
-        (self.scope & SCOPE_IS_RESOURCE == 0).then_some(self.scope & SCOPE_INDEX)
-    }
-    /// The scope as [`scope_word`] names it.
-    #[inline(always)]
-    pub fn scope_word(&self) -> u32 {
-        self.scope & (SCOPE_IS_RESOURCE | SCOPE_INDEX)
     }
     /// The bound role.
     #[inline(always)]
     pub fn role(&self) -> Ix {
-        self.role_lane & ((1 << ROLE_BITS) - 1)
-    }
-    /// Where the scope is compared in [`Lanes`].
-    #[inline(always)]
-    pub fn lane(&self) -> usize {
-        (self.role_lane >> ROLE_BITS) as usize
-    }
-    fn set_lane(&mut self, lane: u32) {
-        self.role_lane = (self.role_lane & ((1 << ROLE_BITS) - 1)) | (lane << ROLE_BITS);
+        self.role
     }
     /// The binding expires or has conditions: look at it.
     #[inline(always)]
@@ -223,59 +190,58 @@ pub(crate) const DENIES: u8 = 2;
 #[derive(Clone, Copy, Default, Debug)]
 struct Span {
     start: u32,
-    /// The number of entries, and in the top bit whether any is special: a check reads a list
-    /// without special entries in a loop that never looks for them.
-    len_special: u32,
+    len: u32,
 }
 
-const SPAN_SPECIAL: u32 = 1 << 31;
+/// Entries a check compares at once: a list's reaches are read in groups of this many, padded
+/// with [`REACHES_NOTHING`].
+pub(crate) const REACH_GROUP: usize = 4;
 
-impl Span {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        (self.len_special & !SPAN_SPECIAL) as usize
-    }
-    #[inline(always)]
-    fn has_special(&self) -> bool {
-        self.len_special & SPAN_SPECIAL != 0
-    }
-    fn set(&mut self, len: usize, special: bool) {
-        self.len_special = len as u32 | if special { SPAN_SPECIAL } else { 0 };
-    }
+/// One principal's bindings as a check reads them: the entries, and beside them, in two arrays
+/// padded to a multiple of [`REACH_GROUP`], where each reaches (see [`Reach`]).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BoundList<'a> {
+    pub entries: &'a [Bound],
+    pub lo: &'a [[u32; REACH_GROUP]],
+    pub hi: &'a [[u32; REACH_GROUP]],
 }
 
-/// The bindings of every principal, packed in one array.
+/// The bindings of every principal, packed in one array, with where each reaches in two more.
 ///
 /// At scale a check's cost is its cache misses. A list per principal on the heap puts a group's
 /// bindings anywhere in memory; here they share one array, and each principal's are contiguous,
-/// reached through an 8-byte span: what checks read stays dense and in cache (the bindings of a
-/// whole organisation of 20,000 take 240 KB). A list owns room for [`room`]`(len)` entries (the
-/// next power of two), so most pushes write in place; a full list moves to the end of the array
-/// with twice the room. The space left behind is reclaimed by compacting when it reaches half
-/// the array. So a change costs its own entries plus, amortised, a constant — also while a whole
-/// organisation is indexed at startup, where lists grow interleaved.
+/// reached through an 8-byte span: what checks read stays dense and in cache. A check reads only
+/// the reaches (8 bytes an entry) until one covers the target. A list owns room for
+/// [`room`]`(len)` entries (the next power of two, at least a group), so most pushes write in
+/// place; a full list moves to the end of the arrays with twice the room. The space left behind
+/// is reclaimed by compacting when it reaches half the arena. So a change costs its own entries
+/// plus, amortised, a constant — also while a whole organisation is indexed at startup, where
+/// lists grow interleaved.
 #[derive(Default)]
 pub(crate) struct BoundLists {
     /// By principal.
     spans: Vec<Span>,
     arena: Vec<Bound>,
+    /// By arena slot: the `lo` and `hi` of each entry's [`Reach`].
+    lo: Vec<u32>,
+    hi: Vec<u32>,
     /// The room every span owns, together: the rest of `arena` is garbage.
     owned: usize,
 }
 
-/// The room a list of `len` entries owns in the arena.
+/// The room a list of `len` entries owns in the arena: a multiple of [`REACH_GROUP`].
 fn room(len: usize) -> usize {
     if len == 0 {
         0
     } else {
-        len.next_power_of_two().max(2)
+        len.next_power_of_two().max(REACH_GROUP)
     }
 }
 
 /// What fills owned room that holds no entry yet.
 const FILLER: Bound = Bound {
     scope: 0,
-    role_lane: 0,
+    role: 0,
     binding: 0,
 };
 
@@ -283,51 +249,73 @@ impl BoundLists {
     /// The bindings of principal `p`.
     #[inline]
     pub fn of(&self, p: Ix) -> &[Bound] {
-        self.list(p).0
+        self.list(p).entries
     }
 
-    /// The bindings of principal `p`, and whether any of them is special.
+    /// The bindings of principal `p`, with where they reach.
     #[inline]
-    pub fn list(&self, p: Ix) -> (&[Bound], bool) {
-        match self.spans.get(p as usize) {
-            Some(s) => {
-                let start = s.start as usize;
-                let list = self.arena.get(start..start + s.len()).unwrap_or(&[]);
-                (list, s.has_special())
-            }
-            None => (&[], false),
+    pub fn list(&self, p: Ix) -> BoundList<'_> {
+        let Some(span) = self.spans.get(p as usize) else {
+            return BoundList::default();
+        };
+        let (start, len) = (span.start as usize, span.len as usize);
+        let padded = start..start + len.next_multiple_of(REACH_GROUP);
+        BoundList {
+            entries: self.arena.get(start..start + len).unwrap_or(&[]),
+            lo: self.lo.get(padded.clone()).unwrap_or(&[]).as_chunks().0,
+            hi: self.hi.get(padded).unwrap_or(&[]).as_chunks().0,
         }
     }
 
-    fn push(&mut self, p: Ix, g: Bound) {
+    /// Appends `size` slots that hold nothing to the arena.
+    fn grow_arena(&mut self, size: usize) {
+        let end = self.arena.len() + size;
+        self.arena.resize(end, FILLER);
+        self.lo.resize(end, REACHES_NOTHING.0);
+        self.hi.resize(end, REACHES_NOTHING.1);
+    }
+
+    /// Moves slot `from` to slot `to`.
+    fn copy_slot(&mut self, from: usize, to: usize) {
+        self.arena[to] = self.arena[from];
+        self.lo[to] = self.lo[from];
+        self.hi[to] = self.hi[from];
+    }
+
+    fn push(&mut self, p: Ix, g: Bound, (lo, hi): Reach) {
         if self.spans.len() <= p as usize {
             self.spans.resize(p as usize + 1, Span::default());
         }
         let span = self.spans[p as usize];
-        let (start, len) = (span.start as usize, span.len());
+        let (start, len) = (span.start as usize, span.len as usize);
         if len == room(len) {
             // Full (or empty): move to the end, with room for twice as many.
             let new_start = self.arena.len();
-            self.arena.extend_from_within(start..start + len);
-            self.arena.resize(new_start + room(len + 1), FILLER);
+            self.grow_arena(room(len + 1));
+            for i in 0..len {
+                self.copy_slot(start + i, new_start + i);
+            }
             self.spans[p as usize].start = new_start as u32;
         }
         let at = self.spans[p as usize].start as usize + len;
         self.arena[at] = g;
-        self.spans[p as usize].set(len + 1, span.has_special() || g.special());
+        self.lo[at] = lo;
+        self.hi[at] = hi;
+        self.spans[p as usize].len = len as u32 + 1;
         self.owned = self.owned + room(len + 1) - room(len);
         self.compact_if_sparse();
     }
 
-    /// Sets the lane of binding `b`'s entry in `p`'s list.
-    fn set_lane(&mut self, p: Ix, b: Ix, lane: u32) {
+    /// Sets where binding `b`'s entry in `p`'s list reaches.
+    pub(crate) fn set_reach(&mut self, p: Ix, b: Ix, (lo, hi): Reach) {
         let Some(span) = self.spans.get(p as usize).copied() else {
             return;
         };
-        let (start, len) = (span.start as usize, span.len());
-        for entry in &mut self.arena[start..start + len] {
-            if entry.binding == b {
-                entry.set_lane(lane);
+        let start = span.start as usize;
+        for i in start..start + span.len as usize {
+            if self.arena[i].binding == b {
+                self.lo[i] = lo;
+                self.hi[i] = hi;
             }
         }
     }
@@ -336,17 +324,20 @@ impl BoundLists {
         let Some(span) = self.spans.get(p as usize).copied() else {
             return;
         };
-        let (start, len) = (span.start as usize, span.len());
-        let list = &mut self.arena[start..start + len];
+        let (start, len) = (span.start as usize, span.len as usize);
         let mut kept = 0;
         for i in 0..len {
-            if list[i].binding != b {
-                list[kept] = list[i];
+            if self.arena[start + i].binding != b {
+                self.copy_slot(start + i, start + kept);
                 kept += 1;
             }
         }
-        let special = list[..kept].iter().any(Bound::special);
-        self.spans[p as usize].set(kept, special);
+        // The slots freed at the end reach nothing again: checks read them as padding.
+        for i in start + kept..start + len {
+            self.arena[i] = FILLER;
+            (self.lo[i], self.hi[i]) = REACHES_NOTHING;
+        }
+        self.spans[p as usize].len = kept as u32;
         // A shrunk list keeps only the room of its new length; the rest is garbage.
         self.owned = self.owned - room(len) + room(kept);
         self.compact_if_sparse();
@@ -362,14 +353,20 @@ impl BoundLists {
         if garbage < 64 || garbage * 2 < self.arena.len() {
             return;
         }
-        let mut arena = Vec::with_capacity(self.owned * 2);
+        let old = std::mem::take(self);
+        self.spans = old.spans;
+        self.owned = old.owned;
         for span in &mut self.spans {
-            let (start, len) = (span.start as usize, span.len());
-            span.start = arena.len() as u32;
-            arena.extend_from_slice(&self.arena[start..start + len]);
-            arena.resize(span.start as usize + room(len), FILLER);
+            let (start, len) = (span.start as usize, span.len as usize);
+            span.start = self.arena.len() as u32;
+            self.arena.extend_from_slice(&old.arena[start..start + len]);
+            self.lo.extend_from_slice(&old.lo[start..start + len]);
+            self.hi.extend_from_slice(&old.hi[start..start + len]);
+            let end = span.start as usize + room(len);
+            self.arena.resize(end, FILLER);
+            self.lo.resize(end, REACHES_NOTHING.0);
+            self.hi.resize(end, REACHES_NOTHING.1);
         }
-        self.arena = arena;
     }
 }
 
@@ -445,6 +442,10 @@ pub(crate) struct Index {
     /// Each node's path from the root to itself, both included: `paths[n][d]` is the ancestor
     /// of `n` at depth `d`; and its guardrail cap. Apart from the slots, for the same reason.
     pub paths: Vec<NodePath>,
+    /// Each node's interval in the tree's nesting order (see [`Label`]).
+    pub labels: Vec<Label>,
+    /// Each node's number of live nodes in its subtree, itself included.
+    pub sizes: Vec<u32>,
     pub node_ix: FxHashMap<CompactString, Ix>,
     pub node_count: u32,
     pub resources: Vec<ResSlot>,
@@ -507,7 +508,7 @@ pub(crate) const ROOT: Ix = 0;
 
 /// Ancestors a [`NodePath`] holds inline: the default depth limit (10 levels below the root,
 /// so paths of up to 11).
-pub(crate) const PATH_INLINE: usize = 11;
+const PATH_INLINE: usize = 11;
 
 /// A node's path from the root, in one cache line up to [`PATH_INLINE`] nodes (deeper ones on
 /// the heap), with the node's guardrail cap. A check compares a binding's scope with the
@@ -549,13 +550,6 @@ impl NodePath {
 }
 
 impl NodePath {
-    /// The path in its inline slots, the unused ones holding the root; `None` for a path too
-    /// long for them.
-    #[inline(always)]
-    pub fn padded(&self) -> Option<&[Ix; PATH_INLINE]> {
-        self.deep.is_none().then_some(&self.inline)
-    }
-
     /// Whether `x` is on the path: one comparison per inline slot, without branches. Unused
     /// slots hold the root, which is on every path.
     #[inline]
@@ -616,6 +610,8 @@ impl Index {
             nodes: vec![root],
             depth: vec![0],
             paths: vec![NodePath::from_vec(vec![ROOT], None)],
+            labels: vec![Label::root()],
+            sizes: vec![1],
             node_ix: FxHashMap::default(),
             node_count: 0,
             resources: Vec::new(),
@@ -754,6 +750,10 @@ impl Index {
         p.children.push(ix);
         p.names.insert(name.confusable_key(), Tx::Node(ix));
         self.node_count += 1;
+        place(&mut self.labels, ix, Label::default());
+        place(&mut self.sizes, ix, 1);
+        self.grow_sizes(parent, 1);
+        self.place_labels(ix);
         ix
     }
 
@@ -767,12 +767,16 @@ impl Index {
             .insert(name.confusable_key(), Tx::Node(ix));
         self.nodes[ix as usize].name = name;
         if old_parent != parent {
+            let size = i64::from(self.sizes[ix as usize]);
+            self.grow_sizes(old_parent, -size);
             self.nodes[old_parent as usize]
                 .children
                 .retain(|&c| c != ix);
             self.nodes[parent as usize].children.push(ix);
             self.nodes[ix as usize].parent = Some(parent);
+            self.grow_sizes(parent, size);
             self.recompute_paths(ix);
+            self.place_labels(ix);
             self.recompute_caps(ix);
         }
     }
@@ -790,30 +794,19 @@ impl Index {
         p.children.retain(|&c| c != ix);
         p.names.remove(&key);
         self.node_count -= 1;
+        self.grow_sizes(parent, -1);
     }
 
-    /// Recomputes the paths and depths of `top` and everything below it, and the lanes of the
-    /// bindings there.
+    /// Recomputes the paths and depths of `top` and everything below it.
     fn recompute_paths(&mut self, top: Ix) {
         let mut stack = vec![top];
         while let Some(n) = stack.pop() {
             let parent = self.nodes[n as usize].parent.unwrap_or(ROOT);
             let mut path = self.paths[parent as usize].to_vec();
             path.push(n);
-            let depth = (path.len() - 1) as u16;
-            let (old_lane, new_lane) = (
-                lane(Tx::Node(n), self.depth[n as usize]),
-                lane(Tx::Node(n), depth),
-            );
-            self.depth[n as usize] = depth;
+            self.depth[n as usize] = (path.len() - 1) as u16;
             let cap = self.paths[n as usize].cap.take();
             self.paths[n as usize] = NodePath::from_vec(path, cap);
-            if old_lane != new_lane {
-                for &b in &self.nodes[n as usize].bindings {
-                    let p = self.bindings[b as usize].principal;
-                    self.bound.set_lane(p, b, new_lane);
-                }
-            }
             stack.extend(self.nodes[n as usize].children.iter().copied());
         }
     }
@@ -1200,12 +1193,20 @@ impl Index {
     fn grant(&mut self, b: Ix) {
         let slot = &self.bindings[b as usize];
         let special = slot.expires != i64::MAX || slot.conditions.is_some();
-        let depth = match slot.scope {
-            Tx::Node(n) => self.depth[n as usize],
-            Tx::Res(_) => 0,
-        };
-        let entry = Bound::new(b, slot.role, slot.scope, lane(slot.scope, depth), special);
-        self.bound.push(slot.principal, entry);
+        let entry = Bound::new(b, slot.role, slot.scope, special);
+        self.bound
+            .push(slot.principal, entry, self.reach(slot.scope));
+    }
+
+    /// Where a binding at `scope` reaches (see [`Reach`]).
+    pub(crate) fn reach(&self, scope: Tx) -> Reach {
+        match scope {
+            Tx::Node(n) => {
+                let l = self.labels[n as usize];
+                (l.lo, l.hi)
+            }
+            Tx::Res(_) => (scope_word(scope), 0),
+        }
     }
 
     fn ungrant(&mut self, b: Ix) {
@@ -1365,21 +1366,44 @@ mod tests {
     #[test]
     fn bound_lists_keep_each_principals_list_through_moves_and_compaction() {
         let mut grants = BoundLists::default();
-        let mut reference: Vec<Vec<Bound>> = vec![Vec::new(); 7];
+        let mut reference: Vec<Vec<(Bound, Reach)>> = vec![Vec::new(); 7];
         for b in 0..2000u32 {
             let p = (b * 5 + b / 3) % 7;
-            let g = Bound::new(b, b % 11, Tx::Node(b % 50), b % 7, b % 13 == 0);
-            grants.push(p, g);
-            reference[p as usize].push(g);
+            let g = Bound::new(b, b % 11, Tx::Node(b % 50), b % 13 == 0);
+            let reach = (b, b + 7);
+            grants.push(p, g, reach);
+            reference[p as usize].push((g, reach));
             if b % 3 == 0 {
                 let (q, gone) = ((b / 3) % 7, b / 2);
                 grants.remove_binding(q, gone);
-                reference[q as usize].retain(|g| g.binding != gone);
+                reference[q as usize].retain(|(g, _)| g.binding != gone);
+            }
+            if b % 5 == 0 {
+                let (q, moved) = ((b / 5) % 7, b / 3);
+                grants.set_reach(q, moved, (moved, 1));
+                for (g, reach) in &mut reference[q as usize] {
+                    if g.binding == moved {
+                        *reach = (moved, 1);
+                    }
+                }
             }
         }
         for p in 0..8u32 {
             let want = reference.get(p as usize).map_or(&[][..], |l| l.as_slice());
-            assert_eq!(grants.of(p), want);
+            let list = grants.list(p);
+            let entries: Vec<Bound> = want.iter().map(|(g, _)| *g).collect();
+            assert_eq!(list.entries, &entries[..]);
+            // The reaches, then padding that reaches nothing up to a whole group.
+            let mut reaches: Vec<Reach> = want.iter().map(|(_, r)| *r).collect();
+            reaches.resize(want.len().next_multiple_of(REACH_GROUP), REACHES_NOTHING);
+            let read: Vec<Reach> = list
+                .lo
+                .iter()
+                .flatten()
+                .zip(list.hi.iter().flatten())
+                .map(|(&lo, &hi)| (lo, hi))
+                .collect();
+            assert_eq!(read, reaches, "principal {p}");
         }
         assert!(grants.garbage() * 2 < grants.arena.len().max(128));
     }
