@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 use super::OrgEngine;
 use super::index::{
     ALLOWS, Bound, BoundList, DENIES, Grant, HAS_LINKS, Ix, NO_EFFECT, NO_TARGET_WORD, NodePath,
-    REACH_GROUP, ROOT, Tx, scope_word,
+    REACH_GROUP, ROOT, Reaches, Tx, scope_word,
 };
 use crate::error::QueryError;
 use crate::model::{Conditions, RequestContext};
@@ -56,10 +56,6 @@ impl Holding {
     }
 }
 
-/// How many binding lists of a subject's closure a decision fetches at once (a user in a handful
-/// of groups: all of them).
-const LISTS_AT_ONCE: usize = 8;
-
 /// What one decision's walk over binding lists holds fixed.
 struct Walk<'a> {
     /// What each role does for the action.
@@ -90,7 +86,7 @@ impl Probe {
 /// Whether any of a group of entries reaches label `t` or has target word `word`. Written as
 /// plain comparisons over the group, which the compiler turns into a few vector instructions.
 #[inline(always)]
-fn reached_at(lo: &[u32; REACH_GROUP], hi: &[u32; REACH_GROUP], t: i32, word: u32) -> bool {
+fn reached_at(Reaches { lo, hi }: &Reaches, t: i32, word: u32) -> bool {
     let mut reached = [0u32; REACH_GROUP];
     for k in 0..REACH_GROUP {
         reached[k] = u32::from((lo[k] == word) | ((lo[k] as i32 <= t) & (t < hi[k] as i32)));
@@ -377,10 +373,6 @@ impl OrgEngine {
 
     /// §3.5 steps 1–4, the bindings without the guardrails; with the first time an expiry could
     /// change it.
-    ///
-    /// At scale a decision is bound by cache misses, so the loads are arranged to overlap: the
-    /// lists of up to [`LISTS_AT_ONCE`] principals of the closure are fetched together before
-    /// any is read.
     fn by_bindings(
         &self,
         p: Ix,
@@ -401,20 +393,15 @@ impl OrgEngine {
             allowed: false,
             valid_until: i64::MAX,
         };
-        for chunk in hot.closure.chunks(LISTS_AT_ONCE) {
-            let mut lists = [BoundList::default(); LISTS_AT_ONCE];
-            for (list, &s) in lists.iter_mut().zip(chunk) {
-                *list = self.ix.bound.list(s);
+        for &s in &hot.closure {
+            let list = self.ix.bound.list(s);
+            let mut effects = self.list_effects(&list, probe.home, &walk, probe, &mut verdict);
+            for &link in &probe.links {
+                effects |= self.list_effects(&list, link, &walk, probe, &mut verdict);
             }
-            for list in &lists[..chunk.len()] {
-                let mut effects = self.list_effects(list, probe.home, &walk, probe, &mut verdict);
-                for &link in &probe.links {
-                    effects |= self.list_effects(list, link, &walk, probe, &mut verdict);
-                }
-                verdict.allowed |= effects & ALLOWS != 0;
-                if effects & DENIES != 0 {
-                    return (false, verdict.valid_until);
-                }
+            verdict.allowed |= effects & ALLOWS != 0;
+            if effects & DENIES != 0 {
+                return (false, verdict.valid_until);
             }
         }
         (verdict.allowed, verdict.valid_until)
@@ -435,8 +422,8 @@ impl OrgEngine {
         verdict: &mut Verdict,
     ) -> u8 {
         let mut effects = NO_EFFECT;
-        for (group, (lo, hi)) in list.lo.iter().zip(list.hi).enumerate() {
-            if reached_at(lo, hi, t, probe.word) {
+        for (group, reaches) in list.reaches.iter().enumerate() {
+            if reached_at(reaches, t, probe.word) {
                 effects |= self.group_effects(list, group, w, probe, verdict);
             }
         }
@@ -454,11 +441,11 @@ impl OrgEngine {
         verdict: &mut Verdict,
     ) -> u8 {
         let mut effects = NO_EFFECT;
-        let (Some(lo), Some(hi)) = (list.lo.get(group), list.hi.get(group)) else {
+        let Some(reaches) = list.reaches.get(group) else {
             return effects;
         };
         let entries = list.entries.iter().skip(group * REACH_GROUP);
-        for ((b, &lo), &hi) in entries.zip(lo).zip(hi) {
+        for ((b, &lo), &hi) in entries.zip(&reaches.lo).zip(&reaches.hi) {
             if !probe.reached_by(lo, hi) {
                 continue;
             }

@@ -197,23 +197,37 @@ struct Span {
 /// with [`REACHES_NOTHING`].
 pub(crate) const REACH_GROUP: usize = 4;
 
-/// One principal's bindings as a check reads them: the entries, and beside them, in two arrays
-/// padded to a multiple of [`REACH_GROUP`], where each reaches (see [`Reach`]).
+/// Where a group of [`REACH_GROUP`] consecutive entries reach (see [`Reach`]): in half a cache
+/// line, so that a check reads a list's reaches from as few lines as possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(32))]
+pub(crate) struct Reaches {
+    pub lo: [u32; REACH_GROUP],
+    pub hi: [u32; REACH_GROUP],
+}
+
+/// A group of slots that reach nothing.
+const NO_REACHES: Reaches = Reaches {
+    lo: [REACHES_NOTHING.0; REACH_GROUP],
+    hi: [REACHES_NOTHING.1; REACH_GROUP],
+};
+
+/// One principal's bindings as a check reads them: the entries, and beside them where they
+/// reach, in whole groups (the slots past the last entry reach nothing).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct BoundList<'a> {
     pub entries: &'a [Bound],
-    pub lo: &'a [[u32; REACH_GROUP]],
-    pub hi: &'a [[u32; REACH_GROUP]],
+    pub reaches: &'a [Reaches],
 }
 
-/// The bindings of every principal, packed in one array, with where each reaches in two more.
+/// The bindings of every principal, packed in one array, with where each reaches in another.
 ///
 /// At scale a check's cost is its cache misses. A list per principal on the heap puts a group's
 /// bindings anywhere in memory; here they share one array, and each principal's are contiguous,
 /// reached through an 8-byte span: what checks read stays dense and in cache. A check reads only
-/// the reaches (8 bytes an entry) until one covers the target. A list owns room for
-/// [`room`]`(len)` entries (the next power of two, at least a group), so most pushes write in
-/// place; a full list moves to the end of the arrays with twice the room. The space left behind
+/// the reaches (8 bytes an entry, a group's in 32 bytes) until one covers the target. A list
+/// owns room for [`room`]`(len)` entries (the next power of two, at least a group: so every list
+/// starts at a group), so most pushes write in place; a full list moves to the end of the arrays with twice the room. The space left behind
 /// is reclaimed by compacting when it reaches half the arena. So a change costs its own entries
 /// plus, amortised, a constant — also while a whole organisation is indexed at startup, where
 /// lists grow interleaved.
@@ -222,9 +236,8 @@ pub(crate) struct BoundLists {
     /// By principal.
     spans: Vec<Span>,
     arena: Vec<Bound>,
-    /// By arena slot: the `lo` and `hi` of each entry's [`Reach`].
-    lo: Vec<u32>,
-    hi: Vec<u32>,
+    /// By group of arena slots: where each entry reaches.
+    reaches: Vec<Reaches>,
     /// The room every span owns, together: the rest of `arena` is garbage.
     owned: usize,
 }
@@ -259,30 +272,39 @@ impl BoundLists {
             return BoundList::default();
         };
         let (start, len) = (span.start as usize, span.len as usize);
-        let padded = start..start + len.next_multiple_of(REACH_GROUP);
+        let groups = start / REACH_GROUP..(start + len).div_ceil(REACH_GROUP);
         BoundList {
             entries: self.arena.get(start..start + len).unwrap_or(&[]),
-            lo: self.lo.get(padded.clone()).unwrap_or(&[]).as_chunks().0,
-            hi: self.hi.get(padded).unwrap_or(&[]).as_chunks().0,
+            reaches: self.reaches.get(groups).unwrap_or(&[]),
         }
     }
 
-    /// Appends `size` slots that hold nothing to the arena.
+    /// Appends `size` slots (whole groups) that hold nothing to the arena.
     fn grow_arena(&mut self, size: usize) {
         let end = self.arena.len() + size;
         self.arena.resize(end, FILLER);
-        self.lo.resize(end, REACHES_NOTHING.0);
-        self.hi.resize(end, REACHES_NOTHING.1);
+        self.reaches.resize(end / REACH_GROUP, NO_REACHES);
+    }
+
+    /// Where slot `i` reaches.
+    fn reach_at(&self, i: usize) -> Reach {
+        let group = &self.reaches[i / REACH_GROUP];
+        (group.lo[i % REACH_GROUP], group.hi[i % REACH_GROUP])
+    }
+
+    fn set_reach_at(&mut self, i: usize, (lo, hi): Reach) {
+        let group = &mut self.reaches[i / REACH_GROUP];
+        group.lo[i % REACH_GROUP] = lo;
+        group.hi[i % REACH_GROUP] = hi;
     }
 
     /// Moves slot `from` to slot `to`.
     fn copy_slot(&mut self, from: usize, to: usize) {
         self.arena[to] = self.arena[from];
-        self.lo[to] = self.lo[from];
-        self.hi[to] = self.hi[from];
+        self.set_reach_at(to, self.reach_at(from));
     }
 
-    fn push(&mut self, p: Ix, g: Bound, (lo, hi): Reach) {
+    fn push(&mut self, p: Ix, g: Bound, reach: Reach) {
         if self.spans.len() <= p as usize {
             self.spans.resize(p as usize + 1, Span::default());
         }
@@ -299,23 +321,21 @@ impl BoundLists {
         }
         let at = self.spans[p as usize].start as usize + len;
         self.arena[at] = g;
-        self.lo[at] = lo;
-        self.hi[at] = hi;
+        self.set_reach_at(at, reach);
         self.spans[p as usize].len = len as u32 + 1;
         self.owned = self.owned + room(len + 1) - room(len);
         self.compact_if_sparse();
     }
 
     /// Sets where binding `b`'s entry in `p`'s list reaches.
-    pub(crate) fn set_reach(&mut self, p: Ix, b: Ix, (lo, hi): Reach) {
+    pub(crate) fn set_reach(&mut self, p: Ix, b: Ix, reach: Reach) {
         let Some(span) = self.spans.get(p as usize).copied() else {
             return;
         };
         let start = span.start as usize;
         for i in start..start + span.len as usize {
             if self.arena[i].binding == b {
-                self.lo[i] = lo;
-                self.hi[i] = hi;
+                self.set_reach_at(i, reach);
             }
         }
     }
@@ -335,7 +355,7 @@ impl BoundLists {
         // The slots freed at the end reach nothing again: checks read them as padding.
         for i in start + kept..start + len {
             self.arena[i] = FILLER;
-            (self.lo[i], self.hi[i]) = REACHES_NOTHING;
+            self.set_reach_at(i, REACHES_NOTHING);
         }
         self.spans[p as usize].len = kept as u32;
         // A shrunk list keeps only the room of its new length; the rest is garbage.
@@ -356,16 +376,17 @@ impl BoundLists {
         let old = std::mem::take(self);
         self.spans = old.spans;
         self.owned = old.owned;
+        // Lists start at whole groups, and their padding reaches nothing: their groups move
+        // as they are.
         for span in &mut self.spans {
             let (start, len) = (span.start as usize, span.len as usize);
             span.start = self.arena.len() as u32;
             self.arena.extend_from_slice(&old.arena[start..start + len]);
-            self.lo.extend_from_slice(&old.lo[start..start + len]);
-            self.hi.extend_from_slice(&old.hi[start..start + len]);
-            let end = span.start as usize + room(len);
-            self.arena.resize(end, FILLER);
-            self.lo.resize(end, REACHES_NOTHING.0);
-            self.hi.resize(end, REACHES_NOTHING.1);
+            self.arena.resize(span.start as usize + room(len), FILLER);
+            let groups = start / REACH_GROUP..(start + len).div_ceil(REACH_GROUP);
+            self.reaches.extend_from_slice(&old.reaches[groups]);
+            self.reaches
+                .resize(self.arena.len() / REACH_GROUP, NO_REACHES);
         }
     }
 }
@@ -1397,10 +1418,9 @@ mod tests {
             let mut reaches: Vec<Reach> = want.iter().map(|(_, r)| *r).collect();
             reaches.resize(want.len().next_multiple_of(REACH_GROUP), REACHES_NOTHING);
             let read: Vec<Reach> = list
-                .lo
+                .reaches
                 .iter()
-                .flatten()
-                .zip(list.hi.iter().flatten())
+                .flat_map(|g| g.lo.iter().zip(&g.hi))
                 .map(|(&lo, &hi)| (lo, hi))
                 .collect();
             assert_eq!(read, reaches, "principal {p}");

@@ -139,7 +139,7 @@ mod tests {
                 .position(|e| e.binding() == b as Ix)
                 .unwrap();
             let (group, k) = (at / REACH_GROUP, at % REACH_GROUP);
-            let reach = (list.lo[group][k], list.hi[group][k]);
+            let reach = (list.reaches[group].lo[k], list.reaches[group].hi[k]);
             assert_eq!(reach, ix.reach(slot.scope), "binding {b}");
         }
     }
