@@ -1,5 +1,6 @@
 //! The change side of `canopy-bench engine`: a large access listing, binding and membership
-//! changes, a subtree move and the access diff of a group binding at the root — each through
+//! changes, a subtree move, the access diff of a group binding at the root and a folder grown by
+//! a thousand projects — each through
 //! the same command path as the API (resolution, authorisation, validation, invariants).
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use canopy_core::command::{Command, MemberEntry, NamedRef, PrincipalRef, TargetRef};
 use canopy_core::engine::{Actor, OrgEngine, PageRequest};
 use canopy_core::ids::{ManualClock, NodeId, PrincipalId};
-use canopy_core::model::{Conditions, ManualMode, OrgModel, RequestContext};
+use canopy_core::model::{Conditions, Limits, ManualMode, NodeKind, OrgModel, RequestContext};
 use canopy_core::name::Name;
 use serde::Serialize;
 
@@ -39,6 +40,17 @@ pub struct Changes {
     pub diff_group_subjects: usize,
     /// The entries of that diff (gained and lost).
     pub diff_entries: usize,
+    /// Projects created one by one under the folder with the largest subtree, in microseconds:
+    /// the median.
+    pub grow_fanout_us: Option<f64>,
+    /// Those creations: the mean, which carries the occasional lay-out of an ancestor's labels.
+    pub grow_fanout_mean_us: Option<f64>,
+    /// Those creations: the slowest.
+    pub grow_fanout_max_us: Option<f64>,
+    /// How many projects were created under that folder.
+    pub grow_fanout_nodes: usize,
+    /// The nodes in that folder's subtree before (itself included).
+    pub grow_fanout_subtree_nodes: usize,
 }
 
 /// Why a change could not be measured.
@@ -74,6 +86,10 @@ pub fn measure(engine: &mut OrgEngine, parts: &Parts) -> Result<Changes, ChangeE
     }
     if parts.diff {
         root_group_diff(engine, &model, &admin, &clock, &mut out)?;
+    }
+    // Last: it adds nodes, which would change what the figures above measure.
+    if parts.changes {
+        fanout_growth(engine, &model, &admin, &clock, &mut out)?;
     }
     Ok(out)
 }
@@ -196,19 +212,8 @@ fn subtree_move(
     clock: &ManualClock,
     out: &mut Changes,
 ) -> Result<(), ChangeError> {
-    let mut children: BTreeMap<&NodeId, Vec<&NodeId>> = BTreeMap::new();
-    for n in model.nodes.values() {
-        children.entry(&n.parent).or_default().push(&n.id);
-    }
-    let size = |top: &NodeId| {
-        let mut stack = vec![top];
-        let mut count = 0;
-        while let Some(x) = stack.pop() {
-            count += 1;
-            stack.extend(children.get(x).into_iter().flatten().copied());
-        }
-        count
-    };
+    let children = children_of(model);
+    let size = |top: &NodeId| subtree_size(&children, top);
     let root = &model.org.id;
     let top_level: Vec<&NodeId> = children.get(root).into_iter().flatten().copied().collect();
     let ctx = RequestContext::default();
@@ -220,7 +225,7 @@ fn subtree_move(
     let candidate = model
         .nodes
         .values()
-        .filter(|n| n.kind == canopy_core::model::NodeKind::Folder && &n.parent != root)
+        .filter(|n| n.kind == NodeKind::Folder && &n.parent != root)
         .filter(|n| may("iam.node.move", &n.id) && may("iam.node.create", &n.parent))
         .map(|n| (size(&n.id), n))
         .filter(|(s, _)| *s >= 1000)
@@ -255,6 +260,85 @@ fn subtree_move(
     }
     out.move_subtree_1000_us = Some(median(times));
     out.move_subtree_nodes = nodes;
+    Ok(())
+}
+
+/// Each node's children.
+fn children_of(model: &OrgModel) -> BTreeMap<&NodeId, Vec<&NodeId>> {
+    let mut children: BTreeMap<&NodeId, Vec<&NodeId>> = BTreeMap::new();
+    for n in model.nodes.values() {
+        children.entry(&n.parent).or_default().push(&n.id);
+    }
+    children
+}
+
+/// The nodes in `top`'s subtree, itself included.
+fn subtree_size(children: &BTreeMap<&NodeId, Vec<&NodeId>>, top: &NodeId) -> usize {
+    let mut stack = vec![top];
+    let mut count = 0;
+    while let Some(x) = stack.pop() {
+        count += 1;
+        stack.extend(children.get(x).into_iter().flatten().copied());
+    }
+    count
+}
+
+/// How many projects [`fanout_growth`] creates under one folder.
+const GROWN: usize = 1000;
+
+/// Creates [`GROWN`] projects one by one under the folder with the largest subtree that the admin
+/// may create in (the organisation's node limit raised first by an instance administrator,
+/// untimed): its free room on the label line runs out again and again, and each time its whole
+/// subtree, bindings included, is laid out afresh (see `canopy_core::engine` labels).
+fn fanout_growth(
+    engine: &mut OrgEngine,
+    model: &OrgModel,
+    admin: &Actor,
+    clock: &ManualClock,
+    out: &mut Changes,
+) -> Result<(), ChangeError> {
+    let children = children_of(model);
+    let ctx = RequestContext::default();
+    let Some(folder) = model
+        .nodes
+        .values()
+        .filter(|n| n.kind == NodeKind::Folder)
+        .filter(|n| {
+            engine
+                .check(ROOT_ADMIN_ID, "iam.node.create", n.id.as_str(), &ctx, NOW)
+                .is_ok_and(|d| d.allowed)
+        })
+        .max_by_key(|n| (subtree_size(&children, &n.id), std::cmp::Reverse(&n.id)))
+    else {
+        return Ok(());
+    };
+    let limits = Limits {
+        max_nodes: model.org.limits.max_nodes + GROWN as u32,
+        ..model.org.limits
+    };
+    let raise = Command::UpdateOrg {
+        limits: Some(limits),
+        policy: None,
+    };
+    engine
+        .execute(&Actor::instance_admin("bench"), &raise, clock)
+        .map_err(|e| ChangeError(format!("raising the node limit: {e}")))?;
+    let mut times = Vec::with_capacity(GROWN);
+    for i in 0..GROWN {
+        let c = Command::CreateNode {
+            kind: NodeKind::Project,
+            name: name(&format!("grown-{i}"))?,
+            parent: TargetRef::Node(folder.id.clone()),
+        };
+        let (r, ns) = measure::timed(|| engine.execute(admin, &c, clock));
+        r.map_err(|e| ChangeError(format!("growth: {e}")))?;
+        times.push(ns as f64 / 1e3);
+    }
+    out.grow_fanout_mean_us = Some(times.iter().sum::<f64>() / times.len() as f64);
+    out.grow_fanout_max_us = times.iter().copied().reduce(f64::max);
+    out.grow_fanout_us = Some(median(times));
+    out.grow_fanout_nodes = GROWN;
+    out.grow_fanout_subtree_nodes = subtree_size(&children, &folder.id);
     Ok(())
 }
 

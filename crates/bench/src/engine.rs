@@ -402,7 +402,8 @@ pub fn table(r: &Report) -> String {
     let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     out += &format!(
         "\naccess listing of {} targets, all pages: {} ms\nbinding created: {:.1} us; membership added: {:.1} us\n\
-         subtree of {} nodes moved: {} us\naccess diff of a group of {} bound to viewer at the root: {:.0} ms ({} entries)\n",
+         subtree of {} nodes moved: {} us\naccess diff of a group of {} bound to viewer at the root: {:.0} ms ({} entries)\n\
+         {} projects created under a folder of {} nodes: median {} us, mean {} us, slowest {} us\n",
         c.access_10k_items,
         ms(c.access_10k_ms),
         c.bind_us,
@@ -412,6 +413,11 @@ pub fn table(r: &Report) -> String {
         c.diff_group_subjects,
         c.diff_root_group_binding_ms,
         c.diff_entries,
+        c.grow_fanout_nodes,
+        c.grow_fanout_subtree_nodes,
+        ms(c.grow_fanout_us),
+        ms(c.grow_fanout_mean_us),
+        ms(c.grow_fanout_max_us),
     );
     for (name, p) in [("cedar", &r.peers.cedar), ("casbin", &r.peers.casbin)] {
         let Some(p) = p else { continue };
