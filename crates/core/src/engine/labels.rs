@@ -4,11 +4,15 @@
 //! entries at once, without reading `t`'s path.
 //!
 //! A node's interval holds its own label, then its children's intervals, then free room where
-//! new children go (each new one takes half of what is left). When a node has no room for a new
-//! child or a moved subtree, the nearest ancestor whose interval is wide enough for its whole
-//! subtree is laid out afresh, every node of it given room in proportion to its subtree. So a
-//! change lays out what it places (a new node, a moved subtree) and, when room runs out, an
-//! ancestor's subtree; never the organisation, unless that ancestor is the root.
+//! new children go. A subtree laid out afresh gives each of its nodes the same *unit* of room for
+//! itself and one more for each child it has, so that a node can take as many new children as it
+//! has before its room runs out: a node that keeps growing is laid out again each time its
+//! children double, and the cost of growth is spread over the children it adds. A new child (or
+//! moved-in subtree) takes the units it needs if they are free, or else half of what is free if
+//! that is enough. When neither is, the nearest ancestor whose interval is wide enough for its
+//! whole subtree is laid out afresh. So a change lays out what it places (a new node, a moved
+//! subtree) and, when room runs out, an ancestor's subtree; never the organisation, unless that
+//! ancestor is the root.
 
 use super::index::{Index, Ix, ROOT};
 
@@ -19,6 +23,14 @@ pub(crate) struct Label {
     pub lo: u32,
     pub hi: u32,
     free: u32,
+    /// The room per unit of [`demand`] this node was laid out with: what a new child takes.
+    unit: u32,
+}
+
+/// The units of room a subtree of `size` nodes is laid out with: one for each node, and one more
+/// for each child of each node (free room for a new one), which is `2 * size - 1`.
+fn demand(size: u32) -> u64 {
+    (2 * u64::from(size)).saturating_sub(1).max(1)
 }
 
 /// The end of the line: labels are the non-negative values of an `i32`, so that a check may
@@ -26,7 +38,8 @@ pub(crate) struct Label {
 const LINE_END: u32 = i32::MAX as u32;
 
 /// A subtree is laid out afresh at the nearest ancestor whose interval is at least this many
-/// times its subtree's size: each node then has room for a few children before the next time.
+/// times its subtree's size: each unit of room is then a few places wide, so that what is placed
+/// inside it later still finds room.
 const SPREAD: u64 = 8;
 
 impl Label {
@@ -36,6 +49,7 @@ impl Label {
             lo: 0,
             hi: LINE_END,
             free: 1,
+            unit: LINE_END,
         }
     }
 }
@@ -54,10 +68,18 @@ impl Index {
     pub(crate) fn place_labels(&mut self, n: Ix) {
         let parent = self.nodes[n as usize].parent.unwrap_or(ROOT);
         let room = self.labels[parent as usize];
-        let half = (room.hi - room.free) / 2;
-        // Two units a node at least, so that each keeps room for a child.
-        if u64::from(half) >= 2 * u64::from(self.sizes[n as usize]) {
-            let (lo, hi) = (room.free, room.free + half);
+        let left = u64::from(room.hi - room.free);
+        let size = self.sizes[n as usize];
+        let wanted = u64::from(room.unit) * demand(size);
+        // Otherwise half of what is left, if that gives each node two places at least, so that
+        // each keeps room for a child.
+        let width = if room.unit > 0 && wanted <= left {
+            Some(wanted)
+        } else {
+            Some(left / 2).filter(|&half| half >= 2 * u64::from(size))
+        };
+        if let Some(width) = width {
+            let (lo, hi) = (room.free, room.free + width as u32);
             self.labels[parent as usize].free = hi;
             self.lay_out(n, lo, hi);
             return;
@@ -76,20 +98,22 @@ impl Index {
         self.lay_out(top, l.lo, l.hi);
     }
 
-    /// Labels `top`'s subtree afresh inside `[lo, hi)`: every node gets the same room per node
-    /// of its subtree, its children side by side after its own label and the rest free.
+    /// Labels `top`'s subtree afresh inside `[lo, hi)`: every node gets the same room per unit
+    /// of [`demand`], its children side by side after its own label and the rest free (one unit
+    /// for itself and one for each child).
     fn lay_out(&mut self, top: Ix, lo: u32, hi: u32) {
         let mut stack = vec![(top, lo, hi)];
         while let Some((x, lo, hi)) = stack.pop() {
-            let unit = u64::from(hi - lo) / u64::from(self.sizes[x as usize].max(1));
+            let unit = u64::from(hi - lo) / demand(self.sizes[x as usize]);
             let mut at = u64::from(lo) + 1;
             for &c in &self.nodes[x as usize].children {
-                let width = unit * u64::from(self.sizes[c as usize]);
+                let width = unit * demand(self.sizes[c as usize]);
                 stack.push((c, at as u32, (at + width) as u32));
                 at += width;
             }
             let free = at.min(u64::from(hi)) as u32;
-            self.labels[x as usize] = Label { lo, hi, free };
+            let unit = unit as u32;
+            self.labels[x as usize] = Label { lo, hi, free, unit };
             for &b in &self.nodes[x as usize].bindings {
                 let p = self.bindings[b as usize].principal;
                 self.bound.set_reach(p, b, (lo, hi));
@@ -228,6 +252,38 @@ mod tests {
         let sizes: Vec<u32> = nodes.iter().map(|&n| ix.sizes[n as usize]).collect();
         assert_eq!(ix.sizes[ROOT as usize] as usize, nodes.len());
         assert!(sizes.iter().all(|&s| s >= 1));
+    }
+
+    #[test]
+    fn a_growing_node_is_laid_out_again_only_as_its_children_double() {
+        let mut ix = Index::new(&id(0), name(0));
+        let top = ix.add_node(&id(1), NodeKind::Folder, name(1), ROOT);
+        let mut i = 2;
+        let mut add = |ix: &mut Index, parent: Ix, kind: NodeKind| {
+            i += 1;
+            ix.add_node(&id(i), kind, name(i), parent)
+        };
+        let mut watched = top;
+        for _ in 0..4 {
+            let folder = add(&mut ix, top, NodeKind::Folder);
+            for _ in 0..50 {
+                watched = add(&mut ix, folder, NodeKind::Project);
+            }
+        }
+        // A node deep below `top` moves only when `top`'s subtree is laid out afresh.
+        let mut layouts = 0;
+        let mut seen = ix.labels[watched as usize];
+        for _ in 0..1000 {
+            add(&mut ix, top, NodeKind::Project);
+            if ix.labels[watched as usize] != seen {
+                layouts += 1;
+                seen = ix.labels[watched as usize];
+            }
+        }
+        // From 4 children to 1,004: a lay-out each time they double (5 here; 35 when each new
+        // child took half of what was free).
+        assert!((1..=10).contains(&layouts), "{layouts} lay-outs");
+        assert_nesting(&ix);
     }
 
     #[test]
