@@ -71,6 +71,34 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// Whether the benchmark's administrator may do `action` at node `n` (guardrails cap
+/// administrators too).
+fn admin_may(engine: &OrgEngine, action: &str, n: &NodeId) -> bool {
+    engine
+        .check(
+            ROOT_ADMIN_ID,
+            action,
+            n.as_str(),
+            &RequestContext::default(),
+            NOW,
+        )
+        .is_ok_and(|d| d.allowed)
+}
+
+/// Runs `c` through `execute` as `admin`, returning the microseconds it took; a refusal is an
+/// error named after `what`.
+fn timed_execute(
+    engine: &mut OrgEngine,
+    admin: &Actor,
+    c: &Command,
+    clock: &ManualClock,
+    what: &str,
+) -> Result<f64, ChangeError> {
+    let (r, ns) = measure::timed(|| engine.execute(admin, c, clock));
+    r.map_err(|e| ChangeError(format!("{what}: {e}")))?;
+    Ok(ns as f64 / 1e3)
+}
+
 /// Measures the change side on `engine` (which it changes): the `parts` asked for.
 pub fn measure(engine: &mut OrgEngine, parts: &Parts) -> Result<Changes, ChangeError> {
     let clock = ManualClock::at(NOW);
@@ -103,27 +131,17 @@ fn bind_and_member(
     out: &mut Changes,
 ) -> Result<(), ChangeError> {
     let groups: Vec<&PrincipalId> = model.groups.keys().collect();
-    // Guardrails cap administrators too: only scopes where the admin may write bindings.
-    let ctx = RequestContext::default();
     let folders: Vec<&NodeId> = model
         .nodes
         .keys()
-        .filter(|n| {
-            engine
-                .check(ROOT_ADMIN_ID, "iam.binding.write", n.as_str(), &ctx, NOW)
-                .is_ok_and(|d| d.allowed)
-        })
+        .filter(|n| admin_may(engine, "iam.binding.write", n))
         .collect();
     let users: Vec<&PrincipalId> = model
         .users
         .keys()
         .filter(|u| u.as_str() != ROOT_ADMIN_ID)
         .collect();
-    let mut run = |c: Command| -> Result<f64, ChangeError> {
-        let (r, ns) = measure::timed(|| engine.execute(admin, &c, clock));
-        r.map_err(|e| ChangeError(format!("{}: {e}", c.name())))?;
-        Ok(ns as f64 / 1e3)
-    };
+    let mut run = |c: Command| timed_execute(engine, admin, &c, clock, c.name());
     let mut bind = Vec::new();
     for i in 0..CHANGES.min(groups.len()).min(folders.len()) {
         bind.push(run(Command::CreateBinding {
@@ -216,12 +234,7 @@ fn subtree_move(
     let size = |top: &NodeId| subtree_size(&children, top);
     let root = &model.org.id;
     let top_level: Vec<&NodeId> = children.get(root).into_iter().flatten().copied().collect();
-    let ctx = RequestContext::default();
-    let may = |action: &str, n: &NodeId| {
-        engine
-            .check(ROOT_ADMIN_ID, action, n.as_str(), &ctx, NOW)
-            .is_ok_and(|d| d.allowed)
-    };
+    let may = |action: &str, n: &NodeId| admin_may(engine, action, n);
     let candidate = model
         .nodes
         .values()
@@ -253,9 +266,7 @@ fn subtree_move(
                 name: None,
                 parent: Some(TargetRef::Node(parent.clone())),
             };
-            let (r, ns) = measure::timed(|| engine.execute(admin, &c, clock));
-            r.map_err(|e| ChangeError(format!("move: {e}")))?;
-            times.push(ns as f64 / 1e3);
+            times.push(timed_execute(engine, admin, &c, clock, "move")?);
         }
     }
     out.move_subtree_1000_us = Some(median(times));
@@ -298,16 +309,10 @@ fn fanout_growth(
     out: &mut Changes,
 ) -> Result<(), ChangeError> {
     let children = children_of(model);
-    let ctx = RequestContext::default();
     let Some(folder) = model
         .nodes
         .values()
-        .filter(|n| n.kind == NodeKind::Folder)
-        .filter(|n| {
-            engine
-                .check(ROOT_ADMIN_ID, "iam.node.create", n.id.as_str(), &ctx, NOW)
-                .is_ok_and(|d| d.allowed)
-        })
+        .filter(|n| n.kind == NodeKind::Folder && admin_may(engine, "iam.node.create", &n.id))
         .max_by_key(|n| (subtree_size(&children, &n.id), std::cmp::Reverse(&n.id)))
     else {
         return Ok(());
@@ -330,9 +335,7 @@ fn fanout_growth(
             name: name(&format!("grown-{i}"))?,
             parent: TargetRef::Node(folder.id.clone()),
         };
-        let (r, ns) = measure::timed(|| engine.execute(admin, &c, clock));
-        r.map_err(|e| ChangeError(format!("growth: {e}")))?;
-        times.push(ns as f64 / 1e3);
+        times.push(timed_execute(engine, admin, &c, clock, "growth")?);
     }
     out.grow_fanout_mean_us = Some(times.iter().sum::<f64>() / times.len() as f64);
     out.grow_fanout_max_us = times.iter().copied().reduce(f64::max);
